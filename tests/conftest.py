@@ -1,0 +1,27 @@
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from helpers import ROOT, expose_interpreters
+from matrix import choices
+
+expose_interpreters(choices("python_version"))
+
+
+@pytest.fixture(scope="session")
+def render(copie_session):
+    """render(**answers) -> project dir; each distinct set of answers is rendered once a session."""
+    cache: dict[str, Path] = {}
+
+    def _render(**answers: Any) -> Path:
+        key = repr(sorted(answers.items()))
+        if key not in cache:
+            result = copie_session.copy(extra_answers=answers, template_dir=ROOT)
+            assert result.exit_code == 0, f"copy failed for {answers}: {result.exception!r}"
+            cache[key] = result.project_dir
+        return cache[key]
+
+    return _render

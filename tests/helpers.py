@@ -1,0 +1,90 @@
+"""Shared helpers of the template's test suite: interpreters, rendering, processes."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from functools import cache
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+TOOLS_BIN = Path(sys.executable).parent  # ruff, uv, hadolint of the test environment
+
+
+@cache
+def find_python(version: str) -> Path | None:
+    """An interpreter of `version` (e.g. "3.12"): on PATH, from pyenv, or uv-managed."""
+    pyenv = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv")) / "versions"
+    candidates = sorted(str(p) for p in pyenv.glob(f"{version}.*/bin/python{version}"))
+    candidates.append(shutil.which(f"python{version}"))
+    for candidate in filter(None, candidates):
+        if "/shims/" in candidate:  # pyenv shims answer only for the selected version
+            continue
+        result = subprocess.run([candidate, "-c", "import sys; print(sys.version_info[:2])"],
+                                capture_output=True, text=True)
+        if result.returncode == 0 and result.stdout.strip() == str(tuple(map(int, version.split(".")))):
+            return Path(candidate)
+    found = subprocess.run([str(TOOLS_BIN / "uv"), "python", "find", version, "--no-python-downloads"],
+                           capture_output=True, text=True)
+    return Path(found.stdout.strip()) if found.returncode == 0 else None
+
+
+def expose_interpreters(versions: list[str]) -> None:
+    """Put the interpreters found on PATH so that `uv lock --python X` in the hook finds them."""
+    dirs = [str(p.parent) for v in versions if (p := find_python(v))]
+    os.environ["PATH"] = os.pathsep.join([str(TOOLS_BIN), *dirs, os.environ["PATH"]])
+    # copier runs tasks through plumbum, whose environment is a copy taken at import time.
+    from plumbum import local
+
+    local.env["PATH"] = os.environ["PATH"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def http_get(url: str, timeout: float = 5) -> tuple[int, bytes]:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310
+            return response.status, response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read()
+
+
+def wait_for_http(url: str, process: subprocess.Popen, log: Path, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(f"{process.args} exited with {process.returncode}:\n{log.read_text()}")
+        try:
+            http_get(url, timeout=1)
+            return
+        except OSError:
+            time.sleep(0.2)
+    raise AssertionError(f"{url} did not answer within {timeout}s:\n{log.read_text()}")
+
+
+def run(cmd: list[str], cwd: Path | None = None, env: dict | None = None,
+        timeout: float = 600) -> subprocess.CompletedProcess:
+    result = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+    assert result.returncode == 0, (
+        f"{' '.join(map(str, cmd))} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}"
+    )
+    return result
+
+
+def text_files(project: Path):
+    for path in sorted(project.rglob("*")):
+        if path.is_file() and ".git" not in path.parts and ".venv" not in path.parts:
+            try:
+                yield path, path.read_text()
+            except UnicodeDecodeError:
+                continue

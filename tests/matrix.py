@@ -1,0 +1,116 @@
+"""The answer space of copier.yml and the combinations the test tiers render.
+
+Values are read from copier.yml itself (one source of truth); only the grouping of related
+questions into test factors lives here.
+"""
+
+from __future__ import annotations
+
+import itertools
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@cache
+def questions() -> dict[str, Any]:
+    data = yaml.safe_load((ROOT / "copier.yml").read_text())
+    return {k: v for k, v in data.items() if not k.startswith("_")}
+
+
+def choices(name: str) -> list[Any]:
+    raw = questions()[name]["choices"]
+    return list(raw.values()) if isinstance(raw, dict) else list(raw)
+
+
+def default(name: str) -> Any:
+    return questions()[name]["default"]
+
+
+# Factors of the pairwise covering set. Redis and worker form one factor: worker needs redis.
+SERVICES = {"none": {"redis": False}, "redis": {"redis": True, "worker": False},
+            "redis+worker": {"redis": True, "worker": True}}
+
+
+def factors() -> dict[str, list[Any]]:
+    return {
+        "python_version": choices("python_version"),
+        "package_manager": choices("package_manager"),
+        "wsgi_server": choices("wsgi_server"),
+        "database": choices("database"),
+        "services": list(SERVICES),
+        "ocr": [False, True],
+        "reverse_proxy": choices("reverse_proxy"),
+    }
+
+
+def all_pairs(space: dict[str, list[Any]], excluded: set[frozenset] = frozenset()) -> list[dict]:
+    """Greedy all-pairs covering array: every pair of values of two factors occurs in a row.
+
+    `excluded` holds pairs ({(factor, value), (factor, value)}) that must not be generated.
+    """
+    names = list(space)
+    uncovered = {
+        frozenset({(a, va), (b, vb)})
+        for a, b in itertools.combinations(names, 2)
+        for va in space[a]
+        for vb in space[b]
+    } - set(excluded)
+    rows: list[dict] = []
+    while uncovered:
+        # Seed the row with an uncovered pair, then pick each other value greedily.
+        seed = sorted(uncovered, key=lambda p: sorted(map(str, p)))[0]
+        row = dict(seed)
+        for name in names:
+            if name in row:
+                continue
+            def gain(value: Any, name: str = name) -> int:
+                if any(frozenset({(name, value), (k, v)}) in excluded for k, v in row.items()):
+                    return -1
+                return sum(frozenset({(name, value), (k, v)}) in uncovered for k, v in row.items()
+                           if k != name)
+            row[name] = max(space[name], key=gain)
+        covered = {frozenset({(a, row[a]), (b, row[b])}) for a, b in itertools.combinations(names, 2)}
+        uncovered -= covered
+        rows.append(row)
+    return rows
+
+
+LANGUAGE_SETS = [["eng"], ["eng", "deu"], ["fra", "spa", "ita"], ["por", "nld", "pol"]]
+PORTS = [8000, 8080, 5000, 9100]
+
+
+def to_answers(row: dict, index: int) -> dict[str, Any]:
+    """Turn a factor row into copier answers, varying the free-form answers across rows."""
+    answers = {k: v for k, v in row.items() if k != "services"}
+    answers.update(SERVICES[row["services"]])
+    answers["project_name"] = f"Service {index:02d}"
+    answers["http_port"] = PORTS[index % len(PORTS)]
+    if row["ocr"]:
+        answers["ocr_languages"] = LANGUAGE_SETS[index % len(LANGUAGE_SETS)]
+    return answers
+
+
+def covering_set(excluded: set[frozenset] = frozenset()) -> list[dict[str, Any]]:
+    rows = all_pairs(factors(), excluded)
+    return [to_answers(row, i) for i, row in enumerate(rows)]
+
+
+def combo_id(answers: dict[str, Any]) -> str:
+    parts = [answers.get("python_version", default("python_version")),
+             answers.get("package_manager", default("package_manager")),
+             answers.get("wsgi_server", default("wsgi_server")),
+             answers.get("database", default("database"))]
+    if answers.get("worker"):
+        parts.append("worker")
+    elif answers.get("redis"):
+        parts.append("redis")
+    if answers.get("ocr"):
+        parts.append("ocr-" + "+".join(answers.get("ocr_languages", ["eng"])))
+    if answers.get("reverse_proxy") == "nginx":
+        parts.append("nginx")
+    return "-".join(str(p) for p in parts)
