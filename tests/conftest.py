@@ -25,3 +25,27 @@ def render(copie_session):
         return cache[key]
 
     return _render
+
+
+@pytest.fixture(scope="session")
+def postgres_url(tmp_path_factory):
+    import services
+
+    with services.postgres(tmp_path_factory.mktemp("postgres")) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def mariadb_url(tmp_path_factory):
+    import services
+
+    with services.mariadb(tmp_path_factory.mktemp("mariadb")) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory):
+    import services
+
+    with services.redis(tmp_path_factory.mktemp("redis")) as url:
+        yield url
