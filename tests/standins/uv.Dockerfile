@@ -1,0 +1,3 @@
+FROM scratch
+COPY uv uvx /
+ENTRYPOINT ["/uv"]
