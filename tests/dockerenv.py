@@ -29,6 +29,10 @@ class Unavailable(Exception):
     """Raised when the docker tier cannot run here; the message says what to install."""
 
 
+class ImageUnavailable(Unavailable):
+    """A base image that can be neither pulled nor built here (e.g. a Python with no build)."""
+
+
 @dataclass
 class Docker:
     cli: str
@@ -187,7 +191,7 @@ def _debian_base(docker: Docker, ref: str) -> None:
 def _python_context(context: Path, version: str) -> None:
     python = find_python(version)
     if python is None:
-        raise Unavailable(f"python:{version}-slim cannot be pulled and this machine has no "
+        raise ImageUnavailable(f"python:{version}-slim cannot be pulled and this machine has no "
                           f"CPython {version} build to make a stand-in from")
     prefix = python.parent.parent
     excluded = {"test", "idlelib", "tkinter", "turtledemo", "__pycache__"}

@@ -88,3 +88,12 @@ def text_files(project: Path):
                 yield path, path.read_text()
             except UnicodeDecodeError:
                 continue
+
+
+def container_static_checks(project: Path) -> None:
+    """hadolint on the Dockerfile (with the project's .hadolint.yaml, if any) and
+    `docker compose config` with no warning. Neither needs a Docker engine."""
+    run([str(TOOLS_BIN / "hadolint"), "Dockerfile"], cwd=project)
+    compose = next(TOOLS_BIN.parent.glob("lib/python*/site-packages/compose/docker-compose"))
+    result = run([str(compose), "config", "--quiet"], cwd=project)
+    assert result.stderr.strip() == "", f"compose config warned:\n{result.stderr}"

@@ -115,3 +115,21 @@ def combo_id(answers: dict[str, Any]) -> str:
     if answers.get("reverse_proxy") == "nginx":
         parts.append("nginx")
     return "-".join(str(p) for p in parts)
+
+
+# The docker tier's covering set: every Python version, both package managers, every server
+# and database, redis with and without a worker, OCR with two languages and nginx, each at
+# least once, in six stacks (each is built, started and queried for real: minutes, not
+# seconds). The first is the all-defaults project most users start from.
+DOCKER_COMBOS: list[dict[str, Any]] = [
+    {},
+    {"python_version": "3.12", "database": "postgresql", "redis": True, "worker": True,
+     "ocr": True, "ocr_languages": ["eng", "deu"], "reverse_proxy": "nginx"},
+    {"python_version": "3.11", "package_manager": "pip", "wsgi_server": "uwsgi",
+     "database": "mysql", "redis": True},
+    {"python_version": "3.12", "package_manager": "pip", "wsgi_server": "waitress",
+     "database": "sqlite", "http_port": 8080},
+    {"python_version": "3.11", "wsgi_server": "granian", "database": "none", "redis": True,
+     "worker": True, "reverse_proxy": "nginx"},
+    {"python_version": "3.14", "package_manager": "pip"},
+]

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from helpers import TOOLS_BIN, find_python, run, text_files
+from helpers import TOOLS_BIN, container_static_checks, find_python, run, text_files
 from matrix import choices, combo_id, covering_set, default
 
 NO_UV_314 = frozenset({("python_version", "3.14"), ("package_manager", "uv")})
@@ -59,6 +59,9 @@ def expected_paths(a: dict, slug: str) -> tuple[set[str], set[str]]:
         f"{pkg}/jobs.py": a["worker"], f"{pkg}/tasks.py": a["worker"],
         f"{pkg}/worker.py": a["worker"], "tests/test_jobs.py": a["worker"],
         f"{pkg}/ocr.py": a["ocr"], "tests/test_ocr.py": a["ocr"],
+        "Dockerfile": True, "compose.yaml": True, ".dockerignore": True,
+        ".hadolint.yaml": a["ocr"],  # only the OCR stage installs apt packages (DL3008)
+        "nginx/default.conf": a["reverse_proxy"] == "nginx",
     }
     return {p for p, w in wanted.items() if w}, {p for p, w in wanted.items() if not w}
 
@@ -77,6 +80,7 @@ UNCHOSEN_WORDS = {
     ("ocr", True): r"tesseract|\bocr\b",
     ("package_manager", "uv"): r"uv\.lock|uv sync|uv run|uv add",
     ("package_manager", "pip"): r"requirements(-dev)?\.txt|pip install",
+    ("reverse_proxy", "nginx"): r"nginx",
 }
 
 
@@ -132,6 +136,11 @@ def test_python_compiles_and_ruff_is_clean(project):
     run([str(TOOLS_BIN / "ruff"), "format", "--check", "--no-cache", "."], cwd=path)
 
 
+def test_dockerfile_hadolint_and_compose_config_are_clean(project):
+    path, _ = project
+    container_static_checks(path)
+
+
 def test_lock_is_complete_and_pinned(project):
     path, answers = project
     pyproject = tomllib.loads((path / "pyproject.toml").read_text())
@@ -177,11 +186,11 @@ def test_every_variable_read_is_documented_and_vice_versa(project):
     ini = path / "uwsgi.ini"
     if ini.exists():
         read |= set(re.findall(r"if-(?:not-)?env = (\w+)", ini.read_text()))
+    # compose.yaml's own variables (${NAME}, ${NAME:-default}, ${NAME:?error}).
+    read |= set(re.findall(r"\$\{([A-Z_]+)[:}]", (path / "compose.yaml").read_text()))
     documented = set(re.findall(r"^([A-Z][A-Z0-9_]*)=", (path / ".env.example").read_text(), re.M))
     # Variables only for the test suite, documented in the generated README instead.
     read -= {"TEST_DATABASE_URL", "TEST_REDIS_URL", "PYENV_ROOT"}
-    # Read by compose (next issue) or used as the value of another variable.
-    documented -= {"POSTGRES_PASSWORD", "MARIADB_PASSWORD"}
     assert read == documented, f"undocumented: {read - documented}; unused: {documented - read}"
 
 

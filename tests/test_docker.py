@@ -1,0 +1,302 @@
+"""Docker tier: generated projects built and run with a real Docker engine and Compose.
+
+For each stack of the covering set (matrix.DOCKER_COMBOS): hadolint and `compose config`,
+`docker compose build`, `up --wait` to healthy, the app's endpoints over the published port
+(health, readiness, a row, a job, OCR), persistence across `down`/`up`, image hygiene
+(non-root, no .env, no compiler, no package-manager cache, read-only code), a code-only change
+that reuses the dependency layer, and `docker stop` draining a request in flight.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import shutil
+import threading
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+import dockerenv
+from helpers import container_static_checks, free_port
+from matrix import DOCKER_COMBOS, combo_id
+
+pytestmark = pytest.mark.docker
+
+APP_UID = "10001"
+
+
+@pytest.fixture(scope="session")
+def docker() -> dockerenv.Docker:
+    try:
+        return dockerenv.provision()
+    except dockerenv.Unavailable as error:
+        pytest.fail(f"docker tier cannot run: {error}")
+
+
+@dataclass
+class Stack:
+    project: Path
+    answers: dict[str, Any]
+    docker: dockerenv.Docker
+    name: str
+    port: int
+    stored: dict[str, Any] = field(default_factory=dict)  # what the round trips wrote
+
+    @property
+    def slug(self) -> str:
+        return self.answers["project_slug"]
+
+    def compose(self, *args: str, check: bool = True, timeout: float = 900):
+        return self.docker.run("compose", "--progress", "plain", "-p", self.name, *args,
+                               cwd=self.project, check=check, timeout=timeout)
+
+    def diagnostics(self) -> str:
+        ps = self.compose("ps", "-a", check=False).stdout
+        logs = self.compose("logs", "--no-color", "--tail", "60", check=False).stdout
+        return f"\n--- compose ps ---\n{ps}\n--- compose logs ---\n{logs}"
+
+    def up(self) -> None:
+        result = self.compose("up", "-d", "--wait", "--wait-timeout", "180", check=False)
+        assert result.returncode == 0, f"up --wait failed:\n{result.stderr}{self.diagnostics()}"
+
+    def request(self, method: str, path: str, body: Any = None, data: bytes | None = None,
+                headers: dict | None = None, timeout: float = 30) -> tuple[int, Any]:
+        if body is not None:
+            data, headers = json.dumps(body).encode(), {"Content-Type": "application/json"}
+        req = urllib.request.Request(f"http://127.0.0.1:{self.port}{path}", data=data,
+                                     headers=headers or {}, method=method)
+        try:
+            with urllib.request.urlopen(req, timeout=timeout) as response:  # noqa: S310
+                return response.status, json.loads(response.read() or b"null")
+        except urllib.error.HTTPError as error:
+            return error.code, json.loads(error.read() or b"null")
+
+    def image(self) -> str:
+        return yaml.safe_load((self.project / "compose.yaml").read_text())["x-app"]["image"]
+
+
+def answers_for(combo: dict[str, Any]) -> dict[str, Any]:
+    index = DOCKER_COMBOS.index(combo)
+    return {"project_name": f"Dock {index}", **combo}
+
+
+@pytest.fixture(scope="module", params=DOCKER_COMBOS, ids=combo_id)
+def stack(request, render, docker, tmp_path_factory):
+    """A running stack: rendered into its own directory, images provisioned, built, healthy."""
+    source = render(**answers_for(request.param))
+    project = tmp_path_factory.mktemp("stack") / source.name
+    shutil.copytree(source, project)
+    # Answers of questions that were not asked (worker without redis) are not recorded.
+    answers = {"worker": False, "ocr_languages": [],
+               **yaml.safe_load((project / ".copier-answers.yml").read_text())}
+    try:
+        dockerenv.ensure_images(docker, dockerenv.images_named_by(project))
+    except dockerenv.ImageUnavailable as error:
+        pytest.skip(f"cannot be built on this machine: {error}")
+    name = f"berth-{DOCKER_COMBOS.index(request.param)}-{answers['project_slug']}".replace("_", "-")
+    stack = Stack(project, answers, docker, name, free_port())
+    docker.env["HTTP_PORT"] = str(stack.port)
+    try:
+        stack.compose("build", timeout=1800)
+        stack.up()
+        yield stack
+    finally:
+        stack.compose("down", "--volumes", "--remove-orphans", check=False)
+        docker.run("image", "rm", "-f", stack.image(), check=False)
+
+
+# ---- static checks (no engine needed) ---------------------------------------------------
+
+@pytest.mark.parametrize("combo", DOCKER_COMBOS, ids=combo_id)
+def test_dockerfile_passes_hadolint_and_compose_config_is_clean(render, combo):
+    container_static_checks(render(**answers_for(combo)))
+
+
+# ---- the running stack ------------------------------------------------------------------
+
+def test_health_and_readiness(stack):
+    assert stack.request("GET", "/health") == (200, {"status": "ok"})
+    status, body = stack.request("GET", "/health/ready")
+    assert status == 200, body
+    assert set(body["checks"].values()) <= {"ok"}
+    expected = ({"database"} if stack.answers["database"] != "none" else set()) \
+        | ({"redis"} if stack.answers["redis"] else set()) | ({"ocr"} if stack.answers["ocr"] else set())
+    assert set(body["checks"]) == expected
+
+
+def test_only_the_entry_service_publishes_a_port(stack):
+    services = yaml.safe_load(stack.compose("config", "--format", "yaml").stdout)["services"]
+    published = {name for name, service in services.items() if service.get("ports")}
+    assert published == {"nginx" if stack.answers["reverse_proxy"] == "nginx" else "web"}
+
+
+def test_row_job_and_ocr_round_trips(stack):
+    """Create what each service stores, remember it on the stack for the persistence test."""
+    if stack.answers["database"] != "none":
+        status, note = stack.request("POST", "/api/notes", {"title": "berth", "body": "in a box"})
+        assert status == 201, note
+        assert stack.request("GET", f"/api/notes/{note['id']}") == (200, note)
+        stack.stored["note"] = note
+    if stack.answers["worker"]:
+        status, job = stack.request("POST", "/api/jobs", {"text": "ship it ship it now"})
+        assert status == 202, job
+        deadline = time.monotonic() + 60
+        while (job := stack.request("GET", f"/api/jobs/{job['id']}")[1])["status"] != "finished":
+            assert job["status"] in {"queued", "started", "deferred", "scheduled"}, job
+            assert time.monotonic() < deadline, f"job not finished in 60 s: {job}{stack.diagnostics()}"
+            time.sleep(0.5)
+        assert job["result"]["words"] == 5 and job["result"]["top"][0] == ["ship", 2]
+        stack.stored["job"] = job
+    if stack.answers["ocr"]:
+        status, body = post_image(stack, "HELLO BERTH 2026")
+        assert status == 200, body
+        assert "HELLO BERTH 2026" in body["text"]
+        stack.stored["upload"] = body["upload"]
+        # The data of each chosen language is installed and used.
+        installed = stack.compose("exec", "-T", "web", "tesseract", "--list-langs").stdout.split()
+        for lang in stack.answers["ocr_languages"]:
+            assert lang in installed
+            status, body = post_image(stack, "OPEN 42", lang=lang, fmt="JPEG")
+            assert status == 200 and body["lang"] == lang and "42" in body["text"], body
+    assert stack.stored, "every stack of the covering set stores something"
+
+
+def test_data_survives_down_and_up(stack):
+    stack.compose("down")
+    stack.up()
+    stored = stack.stored
+    assert stored, "test_row_job_and_ocr_round_trips must run first"
+    if "note" in stored:
+        assert stack.request("GET", f"/api/notes/{stored['note']['id']}") == (200, stored["note"])
+    if "job" in stored:
+        assert stack.request("GET", f"/api/jobs/{stored['job']['id']}") == (200, stored["job"])
+    if "upload" in stored:
+        stack.compose("exec", "-T", "web", "test", "-s", f"/app/uploads/{stored['upload']}")
+
+
+IMAGE_FACTS = r"""
+import json, os, shutil, sys
+facts = {"uid": os.getuid(), "compilers": [c for c in ("gcc", "cc", "g++", "clang") if shutil.which(c)],
+         "package_managers": [c for c in ("uv", "uvx") if shutil.which(c)]}
+if os.getuid() == 0:
+    skip = ("/proc", "/sys", "/dev")
+    facts["env_files"] = [os.path.join(d, f) for d, _, files in os.walk("/") if not d.startswith(skip)
+                          for f in files if f == ".env"]
+    facts["caches"] = [p for p in ("/root/.cache/pip", "/root/.cache/uv", "/src") if os.path.exists(p)]
+    facts["apt_lists"] = [f for f in os.listdir("/var/lib/apt/lists") if f not in ("lock", "partial", "auxfiles")]
+    facts["debs"] = [f for f in os.listdir("/var/cache/apt/archives") if f.endswith(".deb")]
+else:
+    import importlib.util
+    package = os.path.dirname(importlib.util.find_spec(sys.argv[1]).origin)
+    facts["code_writable"] = os.access(package, os.W_OK) or os.access(os.path.join(package, "__init__.py"), os.W_OK)
+    facts["venv_writable"] = os.access("/opt/venv/lib", os.W_OK)
+    facts["data_writable"] = [d for d in ("/app/data", "/app/uploads") if os.path.isdir(d) and os.access(d, os.W_OK)]
+    facts["pyc"] = len([f for f in os.listdir(os.path.join(package, "__pycache__")) if f.endswith(".pyc")])
+print(json.dumps(facts))
+"""
+
+
+def test_image_is_lean_non_root_and_holds_no_secrets(stack):
+    image = stack.image()
+    assert stack.docker.run("image", "inspect", "-f", "{{.Config.User}}", image).stdout.strip() \
+        == f"{APP_UID}:{APP_UID}"
+    status = stack.compose("exec", "-T", "web", "cat", "/proc/1/status").stdout
+    assert re.search(rf"^Uid:\s+{APP_UID}\s", status, re.M), status
+
+    def facts(*user: str) -> dict:
+        out = stack.docker.run("run", "--rm", *user, "--entrypoint", "python", image, "-c",
+                               IMAGE_FACTS, stack.slug).stdout
+        return json.loads(out)
+
+    as_app = facts()
+    assert as_app["uid"] == int(APP_UID)
+    assert as_app["code_writable"] is False and as_app["venv_writable"] is False
+    assert as_app["data_writable"] == ["/app/data"] + (["/app/uploads"] if stack.answers["ocr"] else [])
+    assert as_app["pyc"] > 0, "bytecode is compiled at build time"
+    as_root = facts("--user", "0")
+    assert as_root["compilers"] == [] and as_root["package_managers"] == []
+    assert as_root["env_files"] == [], "a .env file is baked into the image"
+    assert as_root["caches"] == [] and as_root["apt_lists"] == [] and as_root["debs"] == []
+    # Settings from .env reach the container at run time instead.
+    secret = (stack.project / ".env").read_text().split("SECRET_KEY=")[1].splitlines()[0]
+    env = stack.compose("exec", "-T", "web", "printenv", "SECRET_KEY").stdout.strip()
+    assert env == secret
+
+
+SLOW_ROUTE = '''
+
+@bp.get("/slow")
+def slow():
+    """Added by berth's docker tier: a request that is still in flight when the server stops."""
+    import time
+
+    from flask import request
+
+    time.sleep(float(request.args.get("seconds", "3")))
+    return jsonify(status="done")
+'''
+
+
+def test_code_only_change_reuses_the_dependency_layer(stack):
+    health = stack.project / "src" / stack.slug / "health.py"
+    health.write_text(health.read_text() + SLOW_ROUTE)
+    output = stack.compose("build", "web").stdout
+    marker = "--no-install-project" if stack.answers["package_manager"] == "uv" else "-r requirements.txt"
+    steps = set(re.findall(rf"^#(\d+) \[[^\]]*\] RUN .*{re.escape(marker)}", output, re.M))
+    assert steps, f"dependency step not found in the build output:\n{output}"
+    for step in steps:
+        assert re.search(rf"^#{step} CACHED$", output, re.M), f"dependencies reinstalled:\n{output}"
+    copy = set(re.findall(r"^#(\d+) \[[^\]]*\] COPY src/ src/", output, re.M))
+    assert copy and not any(re.search(rf"^#{s} CACHED$", output, re.M) for s in copy), output
+    stack.up()
+    assert stack.request("GET", "/slow?seconds=0") == (200, {"status": "done"})
+
+
+def test_stop_drains_a_request_in_flight(stack):
+    if not (stack.project / "src" / stack.slug / "health.py").read_text().endswith(SLOW_ROUTE):
+        pytest.fail("test_code_only_change_reuses_the_dependency_layer must run first")
+    outcome: dict[str, Any] = {}
+
+    def slow_request() -> None:
+        try:
+            outcome["response"] = stack.request("GET", "/slow?seconds=4", timeout=30)
+        except Exception as error:  # the assertion below reports it
+            outcome["error"] = repr(error)
+
+    client = threading.Thread(target=slow_request)
+    client.start()
+    time.sleep(1.5)  # the request is being handled
+    started = time.monotonic()
+    stack.compose("stop", "web", timeout=120)
+    elapsed = time.monotonic() - started
+    client.join(timeout=30)
+    exit_code = stack.docker.run("inspect", "-f", "{{.State.ExitCode}}",
+                                 f"{stack.name}-web-1").stdout.strip()
+    assert outcome.get("response") == (200, {"status": "done"}), (outcome, stack.diagnostics())
+    assert exit_code in {"0", "143"}, f"exit code {exit_code}{stack.diagnostics()}"
+    assert elapsed < 20, f"stop took {elapsed:.1f} s (grace period 30 s){stack.diagnostics()}"
+
+
+def post_image(stack: Stack, text: str, lang: str | None = None, fmt: str = "PNG"):
+    from PIL import Image, ImageDraw, ImageFont
+
+    image = Image.new("RGB", (900, 160), "white")
+    ImageDraw.Draw(image).text((30, 40), text, fill="black", font=ImageFont.load_default(size=64))
+    buffer = io.BytesIO()
+    image.save(buffer, fmt)
+    boundary = "berthboundary"
+    parts = [f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="scan.{fmt.lower()}"\r\n'
+             f"Content-Type: image/{fmt.lower()}\r\n\r\n".encode() + buffer.getvalue() + b"\r\n"]
+    if lang:
+        parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="lang"\r\n\r\n{lang}\r\n'.encode())
+    body = b"".join(parts) + f"--{boundary}--\r\n".encode()
+    return stack.request("POST", "/api/ocr", data=body,
+                         headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
