@@ -11,8 +11,11 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import re
 import shutil
+import signal
+import subprocess
 import threading
 import time
 import urllib.error
@@ -300,3 +303,39 @@ def post_image(stack: Stack, text: str, lang: str | None = None, fmt: str = "PNG
     body = b"".join(parts) + f"--{boundary}--\r\n".encode()
     return stack.request("POST", "/api/ocr", data=body,
                          headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
+
+
+WATCH_ROUTE = """
+
+@bp.get("/watched")
+def watched():
+    return jsonify(status="rebuilt by compose watch")
+"""
+
+
+def test_compose_watch_rebuilds_and_restarts_web_on_a_code_change(stack):
+    watch = subprocess.Popen([stack.docker.cli, "compose", "-p", stack.name, "watch"],
+                             cwd=stack.project, env=stack.docker.env, stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    output: list[str] = []
+    threading.Thread(target=lambda: output.extend(watch.stdout), daemon=True).start()
+    try:
+        deadline = time.monotonic() + 180
+        while not any("Watch enabled" in line for line in output):
+            assert watch.poll() is None, f"compose watch exited:\n{''.join(output)}"
+            assert time.monotonic() < deadline, f"compose watch did not start:\n{''.join(output)}"
+            time.sleep(0.5)
+        health = stack.project / "src" / stack.slug / "health.py"
+        health.write_text(health.read_text() + WATCH_ROUTE)
+        while time.monotonic() < deadline:
+            try:
+                if stack.request("GET", "/watched", timeout=5)[0] == 200:
+                    break
+            except OSError:
+                pass  # web is restarting
+            time.sleep(1)
+        assert stack.request("GET", "/watched") == (200, {"status": "rebuilt by compose watch"}), \
+            "".join(output)
+    finally:
+        os.killpg(watch.pid, signal.SIGTERM)
+        watch.wait(timeout=30)
