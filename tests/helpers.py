@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -88,6 +89,18 @@ def text_files(project: Path):
                 yield path, path.read_text()
             except UnicodeDecodeError:
                 continue
+
+
+RUN_MARKER = re.compile(r"<!-- berth:run ([\w-]+) -->\n\n```sh\n(.*?)```", re.S)
+
+
+def runnable_blocks(text: str) -> dict[str, list[str]]:
+    """Commands of the doc's marked code blocks: {name: [command, ...]}, in document order.
+    A block is marked by an `<!-- berth:run NAME -->` comment right before it."""
+    blocks: dict[str, list[str]] = {}
+    for name, body in RUN_MARKER.findall(text):
+        blocks.setdefault(name, []).extend(line for line in body.splitlines() if line.strip())
+    return blocks
 
 
 def container_static_checks(project: Path) -> None:

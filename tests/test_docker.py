@@ -28,7 +28,7 @@ import pytest
 import yaml
 
 import dockerenv
-from helpers import container_static_checks, free_port
+from helpers import container_static_checks, free_port, runnable_blocks
 from matrix import DOCKER_COMBOS, combo_id
 
 pytestmark = pytest.mark.docker
@@ -185,6 +185,60 @@ def test_data_survives_down_and_up(stack):
         stack.compose("exec", "-T", "web", "test", "-s", f"/app/uploads/{stored['upload']}")
 
 
+def run_documented(stack: Stack, commands: list[str], tmp_path: Path) -> str:
+    """Run documentation commands as a user would type them in the project directory: plain
+    `docker`/`docker compose`, the project's own name, only the host port swapped for a free one."""
+    shim = tmp_path / "bin"
+    shim.mkdir(exist_ok=True)
+    (shim / "docker").unlink(missing_ok=True)
+    (shim / "docker").symlink_to(stack.docker.cli)
+    env = {**stack.docker.env, "PATH": f"{shim}:{stack.docker.env['PATH']}",
+           "COMPOSE_PROJECT_NAME": stack.name, "HTTP_PORT": str(stack.port)}
+    output = []
+    for command in commands:
+        command = command.replace(f"localhost:{stack.answers['http_port']}", f"127.0.0.1:{stack.port}")
+        result = subprocess.run(["bash", "-euo", "pipefail", "-c", command], cwd=stack.project,
+                                env=env, capture_output=True, text=True, timeout=900)
+        assert result.returncode == 0, (f"documented command failed: {command}\n{result.stdout}"
+                                        f"{result.stderr}{stack.diagnostics()}")
+        output.append(result.stdout)
+    return "".join(output)
+
+
+def test_documented_container_commands_work(stack, tmp_path):
+    readme = runnable_blocks((stack.project / "README.md").read_text())
+    docs = runnable_blocks((stack.project / "docs" / "docker.md").read_text())
+    # The README's container quick start, as written.
+    assert '"status":"ready"' in run_documented(stack, readme["docker"], tmp_path).replace(" ", "")
+    if stack.answers["database"] != "none":
+        current = run_documented(stack, docs["migrations"], tmp_path)
+        assert "0001 (head)" in current, current
+    # Backup, change, restore: the change is undone.
+    stores = ({"database"} if stack.answers["database"] != "none" else set()) \
+        | ({"uploads"} if stack.answers["ocr"] else set())
+    assert bool(stores) == ("backup" in docs) == ("restore" in docs)
+    if not stores:
+        return
+    if "database" in stores:
+        status, kept = stack.request("POST", "/api/notes", {"title": "in the backup", "body": "."})
+        assert status == 201, kept
+    if "uploads" in stores:
+        status, upload = post_image(stack, "BACKUP 7")
+        assert status == 200, upload
+    run_documented(stack, docs["backup"], tmp_path)
+    if "database" in stores:
+        status, lost = stack.request("POST", "/api/notes", {"title": "after the backup", "body": "."})
+        assert status == 201, lost
+    if "uploads" in stores:
+        stack.compose("exec", "-T", "web", "rm", f"/app/uploads/{upload['upload']}")
+    run_documented(stack, docs["restore"], tmp_path)
+    if "database" in stores:
+        assert stack.request("GET", f"/api/notes/{kept['id']}") == (200, kept)
+        assert stack.request("GET", f"/api/notes/{lost['id']}")[0] == 404
+    if "uploads" in stores:
+        stack.compose("exec", "-T", "web", "test", "-s", f"/app/uploads/{upload['upload']}")
+
+
 IMAGE_FACTS = r"""
 import json, os, shutil, sys
 facts = {"uid": os.getuid(), "compilers": [c for c in ("gcc", "cc", "g++", "clang") if shutil.which(c)],
@@ -232,6 +286,22 @@ def test_image_is_lean_non_root_and_holds_no_secrets(stack):
     secret = (stack.project / ".env").read_text().split("SECRET_KEY=")[1].splitlines()[0]
     env = stack.compose("exec", "-T", "web", "printenv", "SECRET_KEY").stdout.strip()
     assert env == secret
+
+
+def test_stale_lock_fails_the_build_with_a_clear_message(stack):
+    pyproject = stack.project / "pyproject.toml"
+    original = pyproject.read_text()
+    pyproject.write_text(original.replace('dependencies = [\n', 'dependencies = [\n    "six>=1.16",\n', 1))
+    try:
+        result = stack.compose("build", "web", check=False)
+    finally:
+        pyproject.write_text(original)
+    assert result.returncode != 0, "a build with a stale lock succeeded"
+    output = result.stdout + result.stderr
+    if stack.answers["package_manager"] == "uv":
+        assert "needs to be updated" in output and "--locked" in output, output
+    else:
+        assert re.search(r"requires six, which is not installed", output, re.I), output
 
 
 SLOW_ROUTE = '''

@@ -16,25 +16,17 @@ from pathlib import Path
 import pytest
 import yaml
 
-from helpers import ROOT, TOOLS_BIN, free_port, http_get, run, wait_for_http
+from helpers import ROOT, TOOLS_BIN, free_port, http_get, run, runnable_blocks, wait_for_http
 from matrix import combo_id
 from test_render import COMBOS
 
 MARKDOWN_CONFIG = ROOT / "tests" / "pymarkdown.json"
 PLACEHOLDERS = re.compile(r"\b(TODO|TBD|FIXME|XXX|lorem ipsum)\b|<your[ -]|CHANGEME", re.I)
 EDGE = re.compile(r"^\s*([\w-]+)\s*-->\|([^|]*)\|\s*([\w-]+)\s*$")
-RUN_MARKER = re.compile(r"<!-- berth:run ([\w-]+) -->\n\n```sh\n(.*?)```", re.S)
 
 
 def markdown_files(project: Path) -> list[Path]:
     return sorted(p for p in project.rglob("*.md") if ".venv" not in p.parts)
-
-
-def runnable_blocks(text: str) -> dict[str, list[str]]:
-    blocks: dict[str, list[str]] = {}
-    for name, body in RUN_MARKER.findall(text):
-        blocks.setdefault(name, []).extend(line for line in body.splitlines() if line.strip())
-    return blocks
 
 
 def lint_markdown(paths: list[Path]) -> None:
