@@ -20,6 +20,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -107,6 +108,8 @@ def stack(request, render, docker, tmp_path_factory):
     name = f"berth-{DOCKER_COMBOS.index(request.param)}-{answers['project_slug']}".replace("_", "-")
     stack = Stack(project, answers, docker, name, free_port())
     docker.env["HTTP_PORT"] = str(stack.port)
+    # Leftovers of an interrupted earlier run (containers, volumes) must not leak into this one.
+    stack.compose("down", "--volumes", "--remove-orphans", check=False)
     try:
         stack.compose("build", timeout=1800)
         stack.up()
@@ -320,7 +323,9 @@ def slow():
 
 def test_code_only_change_reuses_the_dependency_layer(stack):
     health = stack.project / "src" / stack.slug / "health.py"
-    health.write_text(health.read_text() + SLOW_ROUTE)
+    # BuildKit's cache is content-addressed: without a token of this run, an earlier run's
+    # identical change would make `COPY src/` CACHED as well.
+    health.write_text(f"{health.read_text()}{SLOW_ROUTE}# run {uuid.uuid4().hex}\n")
     output = stack.compose("build", "web").stdout
     marker = "--no-install-project" if stack.answers["package_manager"] == "uv" else "-r requirements.txt"
     steps = set(re.findall(rf"^#(\d+) \[[^\]]*\] RUN .*{re.escape(marker)}", output, re.M))
@@ -334,7 +339,7 @@ def test_code_only_change_reuses_the_dependency_layer(stack):
 
 
 def test_stop_drains_a_request_in_flight(stack):
-    if not (stack.project / "src" / stack.slug / "health.py").read_text().endswith(SLOW_ROUTE):
+    if SLOW_ROUTE not in (stack.project / "src" / stack.slug / "health.py").read_text():
         pytest.fail("test_code_only_change_reuses_the_dependency_layer must run first")
     outcome: dict[str, Any] = {}
 
