@@ -25,8 +25,13 @@ from helpers import expose_interpreters  # noqa: E402
 
 COMBOS = {
     "defaults (uv, gunicorn, sqlite)": {},
-    "pip, uwsgi, postgresql, redis+worker": {"package_manager": "pip", "wsgi_server": "uwsgi",
-                                             "database": "postgresql", "redis": True, "worker": True},
+    "pip, uwsgi, postgresql, redis+worker": {
+        "package_manager": "pip",
+        "wsgi_server": "uwsgi",
+        "database": "postgresql",
+        "redis": True,
+        "worker": True,
+    },
     "ocr eng+deu": {"ocr": True, "ocr_languages": ["eng", "deu"]},
     "ocr eng+deu+fra+spa": {"ocr": True, "ocr_languages": ["eng", "deu", "fra", "spa"]},
 }
@@ -50,14 +55,24 @@ def main() -> None:
     for label, answers in COMBOS.items():
         with tempfile.TemporaryDirectory() as tmp:
             project = Path(tmp) / "sized"
-            copier.run_copy(str(ROOT), project, data={"project_name": "Sized", **answers},
-                            defaults=True, unsafe=True, vcs_ref="HEAD", quiet=True)
+            copier.run_copy(
+                str(ROOT),
+                project,
+                data={"project_name": "Sized", **answers},
+                defaults=True,
+                unsafe=True,
+                vcs_ref="HEAD",
+                quiet=True,
+            )
             dockerenv.ensure_images(docker, dockerenv.images_named_by(project))
             docker.run("compose", "-p", "bench-sizes", "build", "web", cwd=project, timeout=1800)
             base = dockerenv.images_named_by(project)[0]
             built, base_size = size(docker, "sized:latest"), size(docker, base)
-            print(f"| {label} | {base} | {base_size / 1e6:.0f} | {built / 1e6:.0f} | "
-                  f"{(built - base_size) / 1e6:.0f} |", flush=True)
+            print(
+                f"| {label} | {base} | {base_size / 1e6:.0f} | {built / 1e6:.0f} | "
+                f"{(built - base_size) / 1e6:.0f} |",
+                flush=True,
+            )
             docker.run("image", "rm", "-f", "sized:latest", check=False)
 
 

@@ -37,8 +37,12 @@ SERVERS = ["gunicorn", "uwsgi", "waitress", "granian"]
 def command(project: Path, server: str, slug: str) -> list[str]:
     python = str(project / ".venv" / "bin" / "python")
     return {
-        "gunicorn": [str(project / ".venv/bin/gunicorn"), "--config", "gunicorn.conf.py",
-                     f"{slug}.wsgi:app"],
+        "gunicorn": [
+            str(project / ".venv/bin/gunicorn"),
+            "--config",
+            "gunicorn.conf.py",
+            f"{slug}.wsgi:app",
+        ],
         "uwsgi": [str(project / ".venv/bin/uwsgi"), "--ini", "uwsgi.ini"],
         "waitress": [python, "-m", f"{slug}.serve"],
         "granian": [python, "-m", f"{slug}.serve"],
@@ -59,17 +63,29 @@ def wait_up(url: str, process: subprocess.Popen) -> None:
 
 def measure(project: Path, server: str, slug: str, seconds: int, workers: int) -> float:
     port = free_port()
-    env = {**os.environ, "PORT": str(port), "HOST": "127.0.0.1", "WEB_CONCURRENCY": str(workers),
-           "LOG_LEVEL": "WARNING", "SECRET_KEY": "bench"}
+    env = {
+        **os.environ,
+        "PORT": str(port),
+        "HOST": "127.0.0.1",
+        "WEB_CONCURRENCY": str(workers),
+        "LOG_LEVEL": "WARNING",
+        "SECRET_KEY": "bench",
+    }
     # Access logs would measure the terminal: gunicorn and granian log to stdout, discarded.
-    process = subprocess.Popen(command(project, server, slug), cwd=project, env=env,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                               start_new_session=True)
+    process = subprocess.Popen(
+        command(project, server, slug),
+        cwd=project,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     try:
         url = f"http://127.0.0.1:{port}/health"
         wait_up(url, process)
-        out = subprocess.run(["wrk", "-t2", "-c16", f"-d{seconds}s", url], capture_output=True,
-                             text=True, check=True).stdout
+        out = subprocess.run(
+            ["wrk", "-t2", "-c16", f"-d{seconds}s", url], capture_output=True, text=True, check=True
+        ).stdout
         return float(re.search(r"Requests/sec:\s+([\d.]+)", out)[1])
     finally:
         os.killpg(process.pid, signal.SIGTERM)
@@ -90,19 +106,32 @@ def main() -> None:
         projects = {}
         for server in SERVERS:
             project = Path(tmp) / server
-            copier.run_copy(str(ROOT), project, data={"project_name": "Bench", "wsgi_server": server,
-                                                      "database": "none"},
-                            defaults=True, unsafe=True, vcs_ref="HEAD", quiet=True)
-            subprocess.run([str(TOOLS_BIN / "uv"), "sync", "--locked", "--no-dev"], cwd=project,
-                           check=True, capture_output=True)
+            copier.run_copy(
+                str(ROOT),
+                project,
+                data={"project_name": "Bench", "wsgi_server": server, "database": "none"},
+                defaults=True,
+                unsafe=True,
+                vcs_ref="HEAD",
+                quiet=True,
+            )
+            subprocess.run(
+                [str(TOOLS_BIN / "uv"), "sync", "--locked", "--no-dev"],
+                cwd=project,
+                check=True,
+                capture_output=True,
+            )
             projects[server] = project
         for _ in range(args.rounds):
             for server in SERVERS:
-                results[server].append(measure(projects[server], server, "bench", args.seconds,
-                                               args.workers))
+                results[server].append(
+                    measure(projects[server], server, "bench", args.seconds, args.workers)
+                )
     base = statistics.median(results["gunicorn"])
-    print(f"GET /health, {args.workers} worker(s), wrk -t2 -c16, {args.seconds} s x "
-          f"{args.rounds} interleaved rounds, this machine ({os.cpu_count()} cores)\n")
+    print(
+        f"GET /health, {args.workers} worker(s), wrk -t2 -c16, {args.seconds} s x "
+        f"{args.rounds} interleaved rounds, this machine ({os.cpu_count()} cores)\n"
+    )
     print("| Server | Median req/s | Runs | vs gunicorn |")
     print("|---|---:|---|---:|")
     for server in SERVERS:

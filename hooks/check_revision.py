@@ -19,14 +19,15 @@ def main(argv: list[str]) -> int:
     described = re.fullmatch(r".+-\d+-g([0-9a-f]{7,40})", commit)
     if not described or not Path(src_path).is_dir():
         return 0  # a tag, or a remote template whose history is not at hand
-    found = subprocess.run(["git", "-C", src_path, "cat-file", "-e", f"{described[1]}^{{commit}}"],
-                           capture_output=True)
+    found = subprocess.run(
+        ["git", "-C", src_path, "cat-file", "-e", f"{described[1]}^{{commit}}"], capture_output=True
+    )
     if found.returncode == 0:
         return 0
     print(
         f"\nberth: warning: this project records template revision {commit!r}, made from "
         f"uncommitted changes in {src_path}.\n"
-        "  That revision exists nowhere, so `copier update` will fail with \"Unknown revision\".\n"
+        '  That revision exists nowhere, so `copier update` will fail with "Unknown revision".\n'
         "  Commit (and tag) the template, then generate the project again:\n"
         f"    copier copy --trust {src_path} DEST\n",
         file=sys.stderr,

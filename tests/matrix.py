@@ -7,7 +7,7 @@ questions into test factors lives here.
 from __future__ import annotations
 
 import itertools
-from functools import cache
+from functools import cache, partial
 from pathlib import Path
 from typing import Any
 
@@ -32,8 +32,11 @@ def default(name: str) -> Any:
 
 
 # Factors of the pairwise covering set. Redis and worker form one factor: worker needs redis.
-SERVICES = {"none": {"redis": False}, "redis": {"redis": True, "worker": False},
-            "redis+worker": {"redis": True, "worker": True}}
+SERVICES = {
+    "none": {"redis": False},
+    "redis": {"redis": True, "worker": False},
+    "redis+worker": {"redis": True, "worker": True},
+}
 
 
 def factors() -> dict[str, list[Any]]:
@@ -46,6 +49,14 @@ def factors() -> dict[str, list[Any]]:
         "ocr": [False, True],
         "reverse_proxy": choices("reverse_proxy"),
     }
+
+
+def pairs_gained(row: dict, name: str, uncovered: set, excluded: set, value: Any) -> int:
+    """How many uncovered pairs setting `name` to `value` in `row` covers; -1 if it is excluded."""
+    pairs = [frozenset({(name, value), (k, v)}) for k, v in row.items() if k != name]
+    if any(pair in excluded for pair in pairs):
+        return -1
+    return sum(pair in uncovered for pair in pairs)
 
 
 def all_pairs(space: dict[str, list[Any]], excluded: set[frozenset] = frozenset()) -> list[dict]:
@@ -68,13 +79,11 @@ def all_pairs(space: dict[str, list[Any]], excluded: set[frozenset] = frozenset(
         for name in names:
             if name in row:
                 continue
-            def gain(value: Any, name: str = name) -> int:
-                if any(frozenset({(name, value), (k, v)}) in excluded for k, v in row.items()):
-                    return -1
-                return sum(frozenset({(name, value), (k, v)}) in uncovered for k, v in row.items()
-                           if k != name)
+            gain = partial(pairs_gained, row, name, uncovered, excluded)
             row[name] = max(space[name], key=gain)
-        covered = {frozenset({(a, row[a]), (b, row[b])}) for a, b in itertools.combinations(names, 2)}
+        covered = {
+            frozenset({(a, row[a]), (b, row[b])}) for a, b in itertools.combinations(names, 2)
+        }
         uncovered -= covered
         rows.append(row)
     return rows
@@ -89,7 +98,9 @@ def to_answers(row: dict, index: int) -> dict[str, Any]:
     answers = {k: v for k, v in row.items() if k != "services"}
     answers.update(SERVICES[row["services"]])
     # One long name: generated code must stay lint-clean whatever the slug's length.
-    answers["project_name"] = "Acme Document Processing Platform" if index == 0 else f"Service {index:02d}"
+    answers["project_name"] = (
+        "Acme Document Processing Platform" if index == 0 else f"Service {index:02d}"
+    )
     answers["http_port"] = PORTS[index % len(PORTS)]
     if row["ocr"]:
         answers["ocr_languages"] = LANGUAGE_SETS[index % len(LANGUAGE_SETS)]
@@ -102,10 +113,12 @@ def covering_set(excluded: set[frozenset] = frozenset()) -> list[dict[str, Any]]
 
 
 def combo_id(answers: dict[str, Any]) -> str:
-    parts = [answers.get("python_version", default("python_version")),
-             answers.get("package_manager", default("package_manager")),
-             answers.get("wsgi_server", default("wsgi_server")),
-             answers.get("database", default("database"))]
+    parts = [
+        answers.get("python_version", default("python_version")),
+        answers.get("package_manager", default("package_manager")),
+        answers.get("wsgi_server", default("wsgi_server")),
+        answers.get("database", default("database")),
+    ]
     if answers.get("worker"):
         parts.append("worker")
     elif answers.get("redis"):
@@ -123,13 +136,36 @@ def combo_id(answers: dict[str, Any]) -> str:
 # seconds). The first is the all-defaults project most users start from.
 DOCKER_COMBOS: list[dict[str, Any]] = [
     {},
-    {"python_version": "3.12", "database": "postgresql", "redis": True, "worker": True,
-     "ocr": True, "ocr_languages": ["eng", "deu"], "reverse_proxy": "nginx"},
-    {"python_version": "3.11", "package_manager": "pip", "wsgi_server": "uwsgi",
-     "database": "mysql", "redis": True},
-    {"python_version": "3.12", "package_manager": "pip", "wsgi_server": "waitress",
-     "database": "sqlite", "http_port": 8080},
-    {"python_version": "3.11", "wsgi_server": "granian", "database": "none", "redis": True,
-     "worker": True, "reverse_proxy": "nginx"},
+    {
+        "python_version": "3.12",
+        "database": "postgresql",
+        "redis": True,
+        "worker": True,
+        "ocr": True,
+        "ocr_languages": ["eng", "deu"],
+        "reverse_proxy": "nginx",
+    },
+    {
+        "python_version": "3.11",
+        "package_manager": "pip",
+        "wsgi_server": "uwsgi",
+        "database": "mysql",
+        "redis": True,
+    },
+    {
+        "python_version": "3.12",
+        "package_manager": "pip",
+        "wsgi_server": "waitress",
+        "database": "sqlite",
+        "http_port": 8080,
+    },
+    {
+        "python_version": "3.11",
+        "wsgi_server": "granian",
+        "database": "none",
+        "redis": True,
+        "worker": True,
+        "reverse_proxy": "nginx",
+    },
     {"python_version": "3.14", "package_manager": "pip"},
 ]

@@ -67,18 +67,38 @@ def postgres(workdir: Path) -> Iterator[str]:
     data = Path(tempfile.mkdtemp(prefix="berth-pgdata-"))
     if os.geteuid() == 0:
         shutil.chown(data, "postgres")
-    subprocess.run(_as_service_user([initdb, "-D", str(data), "-U", "postgres", "--auth=trust"],
-                                    "postgres"), check=True, capture_output=True)
+    subprocess.run(
+        _as_service_user([initdb, "-D", str(data), "-U", "postgres", "--auth=trust"], "postgres"),
+        check=True,
+        capture_output=True,
+    )
     port = free_port()
-    cmd = _as_service_user([str(bindir / "postgres"), "-D", str(data), "-p", str(port), "-k",
-                            str(data), "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off"],
-                           "postgres")
+    cmd = _as_service_user(
+        [
+            str(bindir / "postgres"),
+            "-D",
+            str(data),
+            "-p",
+            str(port),
+            "-k",
+            str(data),
+            "-c",
+            "listen_addresses=127.0.0.1",
+            "-c",
+            "fsync=off",
+        ],
+        "postgres",
+    )
     with _running(cmd, workdir / "postgres.log") as proc:
-        _wait([str(bindir / "pg_isready"), "-h", "127.0.0.1", "-p", str(port)], proc,
-              workdir / "postgres.log")
+        _wait(
+            [str(bindir / "pg_isready"), "-h", "127.0.0.1", "-p", str(port)],
+            proc,
+            workdir / "postgres.log",
+        )
         psql = [str(bindir / "psql"), "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "-c"]
-        subprocess.run([*psql, "CREATE USER app PASSWORD 'app-password'"], check=True,
-                       capture_output=True)
+        subprocess.run(
+            [*psql, "CREATE USER app PASSWORD 'app-password'"], check=True, capture_output=True
+        )
         subprocess.run([*psql, "CREATE DATABASE test OWNER app"], check=True, capture_output=True)
         yield f"postgresql+psycopg://app:app-password@127.0.0.1:{port}/test"
     shutil.rmtree(data, ignore_errors=True)
@@ -89,19 +109,44 @@ def mariadb(workdir: Path) -> Iterator[str]:
     install = _require(shutil.which("mariadb-install-db"), "MariaDB")
     data = workdir / "mariadb"
     data.mkdir(parents=True)
-    subprocess.run([install, "--no-defaults", f"--datadir={data}", "--user=root",
-                    "--auth-root-authentication-method=socket", "--skip-test-db"],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [
+            install,
+            "--no-defaults",
+            f"--datadir={data}",
+            "--user=root",
+            "--auth-root-authentication-method=socket",
+            "--skip-test-db",
+        ],
+        check=True,
+        capture_output=True,
+    )
     port, socket = free_port(), data / "mysqld.sock"
-    cmd = [_require(shutil.which("mariadbd") or "/usr/sbin/mariadbd", "MariaDB"), "--no-defaults",
-           f"--datadir={data}", f"--port={port}", "--bind-address=127.0.0.1",
-           f"--socket={socket}", "--user=root", "--skip-log-bin", f"--pid-file={data}/pid"]
+    cmd = [
+        _require(shutil.which("mariadbd") or "/usr/sbin/mariadbd", "MariaDB"),
+        "--no-defaults",
+        f"--datadir={data}",
+        f"--port={port}",
+        "--bind-address=127.0.0.1",
+        f"--socket={socket}",
+        "--user=root",
+        "--skip-log-bin",
+        f"--pid-file={data}/pid",
+    ]
     client = [shutil.which("mariadb") or "mysql", "--no-defaults", "-uroot", f"--socket={socket}"]
     with _running(cmd, workdir / "mariadb.log") as proc:
         _wait([*client, "-e", "SELECT 1"], proc, workdir / "mariadb.log")
-        subprocess.run([*client, "-e", "CREATE DATABASE test CHARACTER SET utf8mb4; "
-                        "CREATE USER 'app'@'%' IDENTIFIED BY 'app-password'; "
-                        "GRANT ALL ON test.* TO 'app'@'%';"], check=True, capture_output=True)
+        subprocess.run(
+            [
+                *client,
+                "-e",
+                "CREATE DATABASE test CHARACTER SET utf8mb4; "
+                "CREATE USER 'app'@'%' IDENTIFIED BY 'app-password'; "
+                "GRANT ALL ON test.* TO 'app'@'%';",
+            ],
+            check=True,
+            capture_output=True,
+        )
         yield f"mysql+pymysql://app:app-password@127.0.0.1:{port}/test?charset=utf8mb4"
 
 
@@ -110,9 +155,23 @@ def redis(workdir: Path) -> Iterator[str]:
     server = _require(shutil.which("redis-server"), "Redis")
     port = free_port()
     workdir.mkdir(parents=True, exist_ok=True)
-    cmd = [server, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-           "--dir", str(workdir)]
+    cmd = [
+        server,
+        "--port",
+        str(port),
+        "--bind",
+        "127.0.0.1",
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+        "--dir",
+        str(workdir),
+    ]
     with _running(cmd, workdir / "redis.log") as proc:
-        _wait([shutil.which("redis-cli") or "redis-cli", "-p", str(port), "ping"], proc,
-              workdir / "redis.log")
+        _wait(
+            [shutil.which("redis-cli") or "redis-cli", "-p", str(port), "ping"],
+            proc,
+            workdir / "redis.log",
+        )
         yield f"redis://127.0.0.1:{port}/0"

@@ -59,8 +59,17 @@ class Stack:
         return self.answers["project_slug"]
 
     def compose(self, *args: str, check: bool = True, timeout: float = 900):
-        return self.docker.run("compose", "--progress", "plain", "-p", self.name, *args,
-                               cwd=self.project, check=check, timeout=timeout)
+        return self.docker.run(
+            "compose",
+            "--progress",
+            "plain",
+            "-p",
+            self.name,
+            *args,
+            cwd=self.project,
+            check=check,
+            timeout=timeout,
+        )
 
     def diagnostics(self) -> str:
         ps = self.compose("ps", "-a", check=False).stdout
@@ -71,12 +80,20 @@ class Stack:
         result = self.compose("up", "-d", "--wait", "--wait-timeout", "180", check=False)
         assert result.returncode == 0, f"up --wait failed:\n{result.stderr}{self.diagnostics()}"
 
-    def request(self, method: str, path: str, body: Any = None, data: bytes | None = None,
-                headers: dict | None = None, timeout: float = 30) -> tuple[int, Any]:
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        data: bytes | None = None,
+        headers: dict | None = None,
+        timeout: float = 30,
+    ) -> tuple[int, Any]:
         if body is not None:
             data, headers = json.dumps(body).encode(), {"Content-Type": "application/json"}
-        req = urllib.request.Request(f"http://127.0.0.1:{self.port}{path}", data=data,
-                                     headers=headers or {}, method=method)
+        req = urllib.request.Request(
+            f"http://127.0.0.1:{self.port}{path}", data=data, headers=headers or {}, method=method
+        )
         try:
             with urllib.request.urlopen(req, timeout=timeout) as response:  # noqa: S310
                 return response.status, json.loads(response.read() or b"null")
@@ -99,8 +116,11 @@ def stack(request, render, docker, tmp_path_factory):
     project = tmp_path_factory.mktemp("stack") / source.name
     shutil.copytree(source, project)
     # Answers of questions that were not asked (worker without redis) are not recorded.
-    answers = {"worker": False, "ocr_languages": [],
-               **yaml.safe_load((project / ".copier-answers.yml").read_text())}
+    answers = {
+        "worker": False,
+        "ocr_languages": [],
+        **yaml.safe_load((project / ".copier-answers.yml").read_text()),
+    }
     try:
         dockerenv.ensure_images(docker, dockerenv.images_named_by(project))
     except dockerenv.ImageUnavailable as error:
@@ -121,6 +141,7 @@ def stack(request, render, docker, tmp_path_factory):
 
 # ---- static checks (no engine needed) ---------------------------------------------------
 
+
 @pytest.mark.parametrize("combo", DOCKER_COMBOS, ids=combo_id)
 def test_dockerfile_passes_hadolint_and_compose_config_is_clean(render, combo):
     container_static_checks(render(**answers_for(combo)))
@@ -128,13 +149,17 @@ def test_dockerfile_passes_hadolint_and_compose_config_is_clean(render, combo):
 
 # ---- the running stack ------------------------------------------------------------------
 
+
 def test_health_and_readiness(stack):
     assert stack.request("GET", "/health") == (200, {"status": "ok"})
     status, body = stack.request("GET", "/health/ready")
     assert status == 200, body
     assert set(body["checks"].values()) <= {"ok"}
-    expected = ({"database"} if stack.answers["database"] != "none" else set()) \
-        | ({"redis"} if stack.answers["redis"] else set()) | ({"ocr"} if stack.answers["ocr"] else set())
+    expected = (
+        ({"database"} if stack.answers["database"] != "none" else set())
+        | ({"redis"} if stack.answers["redis"] else set())
+        | ({"ocr"} if stack.answers["ocr"] else set())
+    )
     assert set(body["checks"]) == expected
 
 
@@ -157,7 +182,9 @@ def test_row_job_and_ocr_round_trips(stack):
         deadline = time.monotonic() + 60
         while (job := stack.request("GET", f"/api/jobs/{job['id']}")[1])["status"] != "finished":
             assert job["status"] in {"queued", "started", "deferred", "scheduled"}, job
-            assert time.monotonic() < deadline, f"job not finished in 60 s: {job}{stack.diagnostics()}"
+            assert time.monotonic() < deadline, (
+                f"job not finished in 60 s: {job}{stack.diagnostics()}"
+            )
             time.sleep(0.5)
         assert job["result"]["words"] == 5 and job["result"]["top"][0] == ["ship", 2]
         stack.stored["job"] = job
@@ -195,15 +222,29 @@ def run_documented(stack: Stack, commands: list[str], tmp_path: Path) -> str:
     shim.mkdir(exist_ok=True)
     (shim / "docker").unlink(missing_ok=True)
     (shim / "docker").symlink_to(stack.docker.cli)
-    env = {**stack.docker.env, "PATH": f"{shim}:{stack.docker.env['PATH']}",
-           "COMPOSE_PROJECT_NAME": stack.name, "HTTP_PORT": str(stack.port)}
+    env = {
+        **stack.docker.env,
+        "PATH": f"{shim}:{stack.docker.env['PATH']}",
+        "COMPOSE_PROJECT_NAME": stack.name,
+        "HTTP_PORT": str(stack.port),
+    }
     output = []
     for command in commands:
-        command = command.replace(f"localhost:{stack.answers['http_port']}", f"127.0.0.1:{stack.port}")
-        result = subprocess.run(["bash", "-euo", "pipefail", "-c", command], cwd=stack.project,
-                                env=env, capture_output=True, text=True, timeout=900)
-        assert result.returncode == 0, (f"documented command failed: {command}\n{result.stdout}"
-                                        f"{result.stderr}{stack.diagnostics()}")
+        command = command.replace(
+            f"localhost:{stack.answers['http_port']}", f"127.0.0.1:{stack.port}"
+        )
+        result = subprocess.run(
+            ["bash", "-euo", "pipefail", "-c", command],
+            cwd=stack.project,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=900,
+        )
+        assert result.returncode == 0, (
+            f"documented command failed: {command}\n{result.stdout}"
+            f"{result.stderr}{stack.diagnostics()}"
+        )
         output.append(result.stdout)
     return "".join(output)
 
@@ -217,8 +258,9 @@ def test_documented_container_commands_work(stack, tmp_path):
         current = run_documented(stack, docs["migrations"], tmp_path)
         assert "0001 (head)" in current, current
     # Backup, change, restore: the change is undone.
-    stores = ({"database"} if stack.answers["database"] != "none" else set()) \
-        | ({"uploads"} if stack.answers["ocr"] else set())
+    stores = ({"database"} if stack.answers["database"] != "none" else set()) | (
+        {"uploads"} if stack.answers["ocr"] else set()
+    )
     assert bool(stores) == ("backup" in docs) == ("restore" in docs)
     if not stores:
         return
@@ -230,7 +272,9 @@ def test_documented_container_commands_work(stack, tmp_path):
         assert status == 200, upload
     run_documented(stack, docs["backup"], tmp_path)
     if "database" in stores:
-        status, lost = stack.request("POST", "/api/notes", {"title": "after the backup", "body": "."})
+        status, lost = stack.request(
+            "POST", "/api/notes", {"title": "after the backup", "body": "."}
+        )
         assert status == 201, lost
     if "uploads" in stores:
         stack.compose("exec", "-T", "web", "rm", f"/app/uploads/{upload['upload']}")
@@ -244,42 +288,53 @@ def test_documented_container_commands_work(stack, tmp_path):
 
 IMAGE_FACTS = r"""
 import json, os, shutil, sys
-facts = {"uid": os.getuid(), "compilers": [c for c in ("gcc", "cc", "g++", "clang") if shutil.which(c)],
+facts = {"uid": os.getuid(),
+         "compilers": [c for c in ("gcc", "cc", "g++", "clang") if shutil.which(c)],
          "package_managers": [c for c in ("uv", "uvx") if shutil.which(c)]}
 if os.getuid() == 0:
     skip = ("/proc", "/sys", "/dev")
-    facts["env_files"] = [os.path.join(d, f) for d, _, files in os.walk("/") if not d.startswith(skip)
-                          for f in files if f == ".env"]
-    facts["caches"] = [p for p in ("/root/.cache/pip", "/root/.cache/uv", "/src") if os.path.exists(p)]
-    facts["apt_lists"] = [f for f in os.listdir("/var/lib/apt/lists") if f not in ("lock", "partial", "auxfiles")]
+    facts["env_files"] = [os.path.join(d, f) for d, _, files in os.walk("/")
+                          if not d.startswith(skip) for f in files if f == ".env"]
+    facts["caches"] = [p for p in ("/root/.cache/pip", "/root/.cache/uv", "/src")
+                       if os.path.exists(p)]
+    facts["apt_lists"] = [f for f in os.listdir("/var/lib/apt/lists")
+                          if f not in ("lock", "partial", "auxfiles")]
     facts["debs"] = [f for f in os.listdir("/var/cache/apt/archives") if f.endswith(".deb")]
 else:
     import importlib.util
     package = os.path.dirname(importlib.util.find_spec(sys.argv[1]).origin)
-    facts["code_writable"] = os.access(package, os.W_OK) or os.access(os.path.join(package, "__init__.py"), os.W_OK)
+    facts["code_writable"] = (os.access(package, os.W_OK)
+                              or os.access(os.path.join(package, "__init__.py"), os.W_OK))
     facts["venv_writable"] = os.access("/opt/venv/lib", os.W_OK)
-    facts["data_writable"] = [d for d in ("/app/data", "/app/uploads") if os.path.isdir(d) and os.access(d, os.W_OK)]
-    facts["pyc"] = len([f for f in os.listdir(os.path.join(package, "__pycache__")) if f.endswith(".pyc")])
+    facts["data_writable"] = [d for d in ("/app/data", "/app/uploads")
+                              if os.path.isdir(d) and os.access(d, os.W_OK)]
+    pycache = os.path.join(package, "__pycache__")
+    facts["pyc"] = len([f for f in os.listdir(pycache) if f.endswith(".pyc")])
 print(json.dumps(facts))
 """
 
 
 def test_image_is_lean_non_root_and_holds_no_secrets(stack):
     image = stack.image()
-    assert stack.docker.run("image", "inspect", "-f", "{{.Config.User}}", image).stdout.strip() \
+    assert (
+        stack.docker.run("image", "inspect", "-f", "{{.Config.User}}", image).stdout.strip()
         == f"{APP_UID}:{APP_UID}"
+    )
     status = stack.compose("exec", "-T", "web", "cat", "/proc/1/status").stdout
     assert re.search(rf"^Uid:\s+{APP_UID}\s", status, re.M), status
 
     def facts(*user: str) -> dict:
-        out = stack.docker.run("run", "--rm", *user, "--entrypoint", "python", image, "-c",
-                               IMAGE_FACTS, stack.slug).stdout
+        out = stack.docker.run(
+            "run", "--rm", *user, "--entrypoint", "python", image, "-c", IMAGE_FACTS, stack.slug
+        ).stdout
         return json.loads(out)
 
     as_app = facts()
     assert as_app["uid"] == int(APP_UID)
     assert as_app["code_writable"] is False and as_app["venv_writable"] is False
-    assert as_app["data_writable"] == ["/app/data"] + (["/app/uploads"] if stack.answers["ocr"] else [])
+    assert as_app["data_writable"] == ["/app/data"] + (
+        ["/app/uploads"] if stack.answers["ocr"] else []
+    )
     assert as_app["pyc"] > 0, "bytecode is compiled at build time"
     as_root = facts("--user", "0")
     assert as_root["compilers"] == [] and as_root["package_managers"] == []
@@ -294,7 +349,9 @@ def test_image_is_lean_non_root_and_holds_no_secrets(stack):
 def test_stale_lock_fails_the_build_with_a_clear_message(stack):
     pyproject = stack.project / "pyproject.toml"
     original = pyproject.read_text()
-    pyproject.write_text(original.replace('dependencies = [\n', 'dependencies = [\n    "six>=1.16",\n', 1))
+    pyproject.write_text(
+        original.replace("dependencies = [\n", 'dependencies = [\n    "six>=1.16",\n', 1)
+    )
     try:
         result = stack.compose("build", "web", check=False)
     finally:
@@ -327,7 +384,11 @@ def test_code_only_change_reuses_the_dependency_layer(stack):
     # identical change would make `COPY src/` CACHED as well.
     health.write_text(f"{health.read_text()}{SLOW_ROUTE}# run {uuid.uuid4().hex}\n")
     output = stack.compose("build", "web").stdout
-    marker = "--no-install-project" if stack.answers["package_manager"] == "uv" else "-r requirements.txt"
+    marker = (
+        "--no-install-project"
+        if stack.answers["package_manager"] == "uv"
+        else "-r requirements.txt"
+    )
     steps = set(re.findall(rf"^#(\d+) \[[^\]]*\] RUN .*{re.escape(marker)}", output, re.M))
     assert steps, f"dependency step not found in the build output:\n{output}"
     for step in steps:
@@ -356,8 +417,9 @@ def test_stop_drains_a_request_in_flight(stack):
     stack.compose("stop", "web", timeout=120)
     elapsed = time.monotonic() - started
     client.join(timeout=30)
-    exit_code = stack.docker.run("inspect", "-f", "{{.State.ExitCode}}",
-                                 f"{stack.name}-web-1").stdout.strip()
+    exit_code = stack.docker.run(
+        "inspect", "-f", "{{.State.ExitCode}}", f"{stack.name}-web-1"
+    ).stdout.strip()
     assert outcome.get("response") == (200, {"status": "done"}), (outcome, stack.diagnostics())
     assert exit_code in {"0", "143"}, f"exit code {exit_code}{stack.diagnostics()}"
     assert elapsed < 20, f"stop took {elapsed:.1f} s (grace period 30 s){stack.diagnostics()}"
@@ -371,13 +433,25 @@ def post_image(stack: Stack, text: str, lang: str | None = None, fmt: str = "PNG
     buffer = io.BytesIO()
     image.save(buffer, fmt)
     boundary = "berthboundary"
-    parts = [f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="scan.{fmt.lower()}"\r\n'
-             f"Content-Type: image/{fmt.lower()}\r\n\r\n".encode() + buffer.getvalue() + b"\r\n"]
+    disposition = f'form-data; name="file"; filename="scan.{fmt.lower()}"'
+    parts = [
+        f"--{boundary}\r\nContent-Disposition: {disposition}\r\n"
+        f"Content-Type: image/{fmt.lower()}\r\n\r\n".encode()
+        + buffer.getvalue()
+        + b"\r\n"
+    ]
     if lang:
-        parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="lang"\r\n\r\n{lang}\r\n'.encode())
+        disposition = 'form-data; name="lang"'
+        parts.append(
+            f"--{boundary}\r\nContent-Disposition: {disposition}\r\n\r\n{lang}\r\n".encode()
+        )
     body = b"".join(parts) + f"--{boundary}--\r\n".encode()
-    return stack.request("POST", "/api/ocr", data=body,
-                         headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
+    return stack.request(
+        "POST",
+        "/api/ocr",
+        data=body,
+        headers={"Content-Type": f"multipart/form-data; boundary={boundary}"},
+    )
 
 
 WATCH_ROUTE = """
@@ -389,9 +463,15 @@ def watched():
 
 
 def test_compose_watch_rebuilds_and_restarts_web_on_a_code_change(stack):
-    watch = subprocess.Popen([stack.docker.cli, "compose", "-p", stack.name, "watch"],
-                             cwd=stack.project, env=stack.docker.env, stdout=subprocess.PIPE,
-                             stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    watch = subprocess.Popen(
+        [stack.docker.cli, "compose", "-p", stack.name, "watch"],
+        cwd=stack.project,
+        env=stack.docker.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
     output: list[str] = []
     threading.Thread(target=lambda: output.extend(watch.stdout), daemon=True).start()
     try:
@@ -409,8 +489,9 @@ def test_compose_watch_rebuilds_and_restarts_web_on_a_code_change(stack):
             except OSError:
                 pass  # web is restarting
             time.sleep(1)
-        assert stack.request("GET", "/watched") == (200, {"status": "rebuilt by compose watch"}), \
+        assert stack.request("GET", "/watched") == (200, {"status": "rebuilt by compose watch"}), (
             "".join(output)
+        )
     finally:
         os.killpg(watch.pid, signal.SIGTERM)
         watch.wait(timeout=30)

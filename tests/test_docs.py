@@ -30,8 +30,11 @@ def markdown_files(project: Path) -> list[Path]:
 
 
 def lint_markdown(paths: list[Path]) -> None:
-    result = subprocess.run([str(TOOLS_BIN / "pymarkdown"), "--config", str(MARKDOWN_CONFIG),
-                             "scan", *map(str, paths)], capture_output=True, text=True)
+    result = subprocess.run(
+        [str(TOOLS_BIN / "pymarkdown"), "--config", str(MARKDOWN_CONFIG), "scan", *map(str, paths)],
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode == 0, f"markdown lint:\n{result.stdout}{result.stderr}"
 
 
@@ -41,8 +44,13 @@ def project(request, render) -> Path:
 
 
 def test_expected_docs_exist(project):
-    for name in ("README.md", "docs/docker.md", "docs/dockerfile.md", "docs/quick-reference.md",
-                 "docs/adr/0001-containerization.md"):
+    for name in (
+        "README.md",
+        "docs/docker.md",
+        "docs/dockerfile.md",
+        "docs/quick-reference.md",
+        "docs/adr/0001-containerization.md",
+    ):
         assert (project / name).is_file(), name
 
 
@@ -51,18 +59,23 @@ def test_relative_links_resolve(project):
         for target in re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", doc.read_text()):
             if re.match(r"[a-z]+:", target):
                 continue  # absolute URL
-            assert (doc.parent / target).exists(), f"{doc.relative_to(project)}: broken link {target}"
+            assert (doc.parent / target).exists(), (
+                f"{doc.relative_to(project)}: broken link {target}"
+            )
 
 
 def test_mermaid_diagram_is_the_compose_file(project):
     compose = yaml.safe_load((project / "compose.yaml").read_text())["services"]
-    expected_edges = {(name, dep) for name, service in compose.items()
-                      for dep in service.get("depends_on", {})}
+    expected_edges = {
+        (name, dep) for name, service in compose.items() for dep in service.get("depends_on", {})
+    }
     diagrams = re.findall(r"```mermaid\n(.*?)```", (project / "docs/docker.md").read_text(), re.S)
     assert len(diagrams) == 1
     lines = [line for line in diagrams[0].splitlines()[1:] if line.strip()]
     edges = {(m[1], m[3]) for line in lines if (m := EDGE.match(line))}
-    nodes = {n for edge in edges for n in edge} | {line.strip() for line in lines if not EDGE.match(line)}
+    nodes = {n for edge in edges for n in edge} | {
+        line.strip() for line in lines if not EDGE.match(line)
+    }
     assert nodes == set(compose), f"diagram names {sorted(nodes)}, compose has {sorted(compose)}"
     assert edges == expected_edges
 
@@ -76,8 +89,12 @@ def test_no_placeholders_and_markdown_lints(project):
 
 
 def test_template_docs_lint_and_links():
-    docs = [ROOT / "README.md", ROOT / "CONTRIBUTING.md", ROOT / "CHANGELOG.md",
-            ROOT / "tests" / "standins" / "README.md"]
+    docs = [
+        ROOT / "README.md",
+        ROOT / "CONTRIBUTING.md",
+        ROOT / "CHANGELOG.md",
+        ROOT / "tests" / "standins" / "README.md",
+    ]
     lint_markdown(docs)
     for doc in docs:
         for target in re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", doc.read_text()):
@@ -104,8 +121,14 @@ def test_local_quick_start_runs_as_written(render, combo, tmp_path):
     env["PORT"] = str(port)  # the documented command, on a port free on this machine
     log = tmp_path / "server.log"
     with log.open("w") as out:
-        server = subprocess.Popen(["bash", "-c", f"exec {server_command}"], cwd=project, env=env,
-                                  stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        server = subprocess.Popen(
+            ["bash", "-c", f"exec {server_command}"],
+            cwd=project,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     try:
         wait_for_http(f"http://127.0.0.1:{port}/health", server, log)
         status, body = http_get(f"http://127.0.0.1:{port}/health/ready")

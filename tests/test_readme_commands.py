@@ -23,8 +23,9 @@ def test_first_screen_gives_the_generate_and_the_test_command():
 
 def test_generate_command_makes_a_default_project(tmp_path):
     dest = tmp_path / "acme-notes"
-    result = subprocess.run([str(ROOT / "scripts" / "new"), str(dest)], capture_output=True,
-                            text=True, timeout=300)
+    result = subprocess.run(
+        [str(ROOT / "scripts" / "new"), str(dest)], capture_output=True, text=True, timeout=300
+    )
     assert result.returncode == 0, result.stderr
     answers = yaml.safe_load((dest / ".copier-answers.yml").read_text())
     assert answers["project_name"] == "Acme Notes"

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import configparser
 import json
-import os
 import re
 import stat
-import subprocess
 import sys
 import tomllib
 from pathlib import Path
@@ -26,9 +24,19 @@ DEFAULTS: dict = {}
 
 
 def answers_of(combo: dict) -> dict:
-    merged = {name: default(name) for name in ("python_version", "package_manager", "wsgi_server",
-                                                "database", "redis", "ocr", "reverse_proxy",
-                                                "http_port")}
+    merged = {
+        name: default(name)
+        for name in (
+            "python_version",
+            "package_manager",
+            "wsgi_server",
+            "database",
+            "redis",
+            "ocr",
+            "reverse_proxy",
+            "http_port",
+        )
+    }
     merged.update({"worker": False, "ocr_languages": ["eng"]})
     merged.update(combo)
     return merged
@@ -39,27 +47,45 @@ def expected_paths(a: dict, slug: str) -> tuple[set[str], set[str]]:
     pkg = f"src/{slug}"
     has_db = a["database"] != "none"
     wanted = {
-        ".copier-answers.yml": True, ".env": True, ".env.example": True, ".gitignore": True,
-        "README.md": True, "pyproject.toml": True, "src/app.py": True,
-        f"{pkg}/__init__.py": True, f"{pkg}/config.py": True, f"{pkg}/wsgi.py": True,
-        f"{pkg}/health.py": True, f"{pkg}/errors.py": True, f"{pkg}/logging_config.py": True,
-        "tests/conftest.py": True, "tests/test_health.py": True,
+        ".copier-answers.yml": True,
+        ".env": True,
+        ".env.example": True,
+        ".gitignore": True,
+        "README.md": True,
+        "pyproject.toml": True,
+        "src/app.py": True,
+        f"{pkg}/__init__.py": True,
+        f"{pkg}/config.py": True,
+        f"{pkg}/wsgi.py": True,
+        f"{pkg}/health.py": True,
+        f"{pkg}/errors.py": True,
+        f"{pkg}/logging_config.py": True,
+        "tests/conftest.py": True,
+        "tests/test_health.py": True,
         "uv.lock": a["package_manager"] == "uv",
         "requirements.txt": a["package_manager"] == "pip",
         "requirements-dev.txt": a["package_manager"] == "pip",
         "gunicorn.conf.py": a["wsgi_server"] == "gunicorn",
         "uwsgi.ini": a["wsgi_server"] == "uwsgi",
         f"{pkg}/serve.py": a["wsgi_server"] in ("waitress", "granian"),
-        f"{pkg}/db.py": has_db, f"{pkg}/models.py": has_db, f"{pkg}/notes.py": has_db,
+        f"{pkg}/db.py": has_db,
+        f"{pkg}/models.py": has_db,
+        f"{pkg}/notes.py": has_db,
         f"{pkg}/migrations/env.py": has_db,
         f"{pkg}/migrations/versions/0001_create_notes.py": has_db,
-        "tests/test_notes.py": has_db, "tests/test_migrations.py": has_db,
+        "tests/test_notes.py": has_db,
+        "tests/test_migrations.py": has_db,
         f"{pkg}/__main__.py": has_db or a["worker"],
         f"{pkg}/redis_client.py": a["redis"],
-        f"{pkg}/jobs.py": a["worker"], f"{pkg}/tasks.py": a["worker"],
-        f"{pkg}/worker.py": a["worker"], "tests/test_jobs.py": a["worker"],
-        f"{pkg}/ocr.py": a["ocr"], "tests/test_ocr.py": a["ocr"],
-        "Dockerfile": True, "compose.yaml": True, ".dockerignore": True,
+        f"{pkg}/jobs.py": a["worker"],
+        f"{pkg}/tasks.py": a["worker"],
+        f"{pkg}/worker.py": a["worker"],
+        "tests/test_jobs.py": a["worker"],
+        f"{pkg}/ocr.py": a["ocr"],
+        "tests/test_ocr.py": a["ocr"],
+        "Dockerfile": True,
+        "compose.yaml": True,
+        ".dockerignore": True,
         ".hadolint.yaml": a["ocr"],  # only the OCR stage installs apt packages (DL3008)
         "nginx/default.conf": a["reverse_proxy"] == "nginx",
     }
@@ -105,9 +131,16 @@ def answers_of_slug(path: Path) -> str:
 def test_no_leftover_jinja_and_no_unchosen_option(project):
     path, answers = project
     for file, text in text_files(path):
-        if file.name in ("uv.lock", "requirements.txt", "requirements-dev.txt", ".copier-answers.yml"):
+        if file.name in (
+            "uv.lock",
+            "requirements.txt",
+            "requirements-dev.txt",
+            ".copier-answers.yml",
+        ):
             continue
-        go_templates = re.sub(r"\{\{(json )?\.[\w.]+\}\}", "", text)  # docker --format '{{json .X}}'
+        go_templates = re.sub(
+            r"\{\{(json )?\.[\w.]+\}\}", "", text
+        )  # docker --format '{{json .X}}'
         assert not re.search(r"\{\{|\}\}|\{%|%\}", go_templates), f"Jinja left in {file}"
         if file.parent.name == "adr":  # an ADR may name the options it did not choose ...
             text = text.split("## Alternatives considered")[0]  # ... in that section only
@@ -115,7 +148,9 @@ def test_no_leftover_jinja_and_no_unchosen_option(project):
             if answers[question] == value:
                 continue
             found = re.search(pattern, text, re.IGNORECASE)
-            assert not found, f"{file.relative_to(path)} mentions {found[0]!r} ({question}={answers[question]!r})"
+            assert not found, (
+                f"{file.relative_to(path)} mentions {found[0]!r} ({question}={answers[question]!r})"
+            )
 
 
 def test_structured_files_parse(project):
@@ -135,7 +170,10 @@ def test_python_compiles_and_ruff_is_clean(project):
     path, answers = project
     for file in path.rglob("*.py"):
         compile(file.read_text(), str(file), "exec")
-    run([str(TOOLS_BIN / "ruff"), "check", "--no-cache", "--output-format", "concise", "."], cwd=path)
+    run(
+        [str(TOOLS_BIN / "ruff"), "check", "--no-cache", "--output-format", "concise", "."],
+        cwd=path,
+    )
     run([str(TOOLS_BIN / "ruff"), "format", "--check", "--no-cache", "."], cwd=path)
 
 
@@ -156,12 +194,21 @@ def test_lock_is_complete_and_pinned(project):
         assert direct <= locked
         assert {"pytest", "ruff"} <= locked
     else:
-        for name, extra in (("requirements.txt", set()), ("requirements-dev.txt", {"pytest", "ruff"})):
+        for name, extra in (
+            ("requirements.txt", set()),
+            ("requirements-dev.txt", {"pytest", "ruff"}),
+        ):
             text = (path / name).read_text()
-            entries = re.findall(r"^([A-Za-z0-9_.\-\[\]]+)==(\S+)(?: ; [^\\\n]+)? \\\n((?:\s+--hash=sha256:\w+(?: \\)?\n)+)",
-                                 text, re.MULTILINE)
+            entries = re.findall(
+                r"^([A-Za-z0-9_.\-\[\]]+)==(\S+)(?: ; [^\\\n]+)? \\\n"  # name==version ; marker \
+                r"((?:\s+--hash=sha256:\w+(?: \\)?\n)+)",  # --hash=sha256:... \
+                text,
+                re.MULTILINE,
+            )
             names = {e[0].lower().split("[")[0] for e in entries}
-            requirement_lines = [l for l in text.splitlines() if l and not l.startswith((" ", "#"))]
+            requirement_lines = [
+                line for line in text.splitlines() if line and not line.startswith((" ", "#"))
+            ]
             assert len(requirement_lines) == len(entries), f"unpinned or unhashed lines in {name}"
             assert direct | extra <= names, f"{name} lacks {sorted(direct | extra - names)}"
             assert f"--python-version {answers['python_version']}" in text
@@ -169,8 +216,11 @@ def test_lock_is_complete_and_pinned(project):
 
 def test_env_has_generated_secrets_and_is_private(project):
     path, answers = project
-    env = dict(line.split("=", 1) for line in (path / ".env").read_text().splitlines()
-               if line and not line.startswith("#"))
+    env = dict(
+        line.split("=", 1)
+        for line in (path / ".env").read_text().splitlines()
+        if line and not line.startswith("#")
+    )
     assert len(env["SECRET_KEY"]) >= 40 and env["SECRET_KEY"] != "change-me"
     if answers["database"] == "postgresql":
         assert len(env["POSTGRES_PASSWORD"]) >= 40
@@ -200,8 +250,16 @@ def test_every_variable_read_is_documented_and_vice_versa(project):
 def test_answers_file_records_the_answers(project):
     path, answers = project
     recorded = yaml.safe_load((path / ".copier-answers.yml").read_text())
-    for key in ("python_version", "package_manager", "wsgi_server", "database", "redis", "ocr",
-                "reverse_proxy", "http_port"):
+    for key in (
+        "python_version",
+        "package_manager",
+        "wsgi_server",
+        "database",
+        "redis",
+        "ocr",
+        "reverse_proxy",
+        "http_port",
+    ):
         assert recorded[key] == answers[key]
     assert recorded["_src_path"]
     assert not {"python_keywords", "reserved_module_names"} & set(recorded)
@@ -222,7 +280,7 @@ def test_covering_set_covers_every_value_and_pair():
         assert {r[name] for r in rows} == set(values)
     names = list(factors())
     for i, a in enumerate(names):
-        for b in names[i + 1:]:
+        for b in names[i + 1 :]:
             for va in factors()[a]:
                 for vb in factors()[b]:
                     pair = frozenset({(a, va), (b, vb)})

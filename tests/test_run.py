@@ -25,13 +25,23 @@ pytestmark = pytest.mark.slow
 
 REPRESENTATIVE = [
     {},  # all defaults
-    {"database": "postgresql", "wsgi_server": "uwsgi", "package_manager": "pip",
-     "python_version": "3.12"},
+    {
+        "database": "postgresql",
+        "wsgi_server": "uwsgi",
+        "package_manager": "pip",
+        "python_version": "3.12",
+    },
     {"database": "mysql", "wsgi_server": "waitress", "python_version": "3.11"},
     {"database": "none", "wsgi_server": "granian", "package_manager": "pip"},
     {"database": "postgresql", "redis": True, "worker": True, "python_version": "3.12"},
-    {"ocr": True, "ocr_languages": ["eng", "deu"], "wsgi_server": "granian",
-     "package_manager": "pip", "python_version": "3.11", "redis": True},
+    {
+        "ocr": True,
+        "ocr_languages": ["eng", "deu"],
+        "wsgi_server": "granian",
+        "package_manager": "pip",
+        "python_version": "3.11",
+        "redis": True,
+    },
 ]
 
 
@@ -63,13 +73,29 @@ def installed(request, render, tmp_path_factory):
         env["REDIS_URL"] = request.getfixturevalue("redis_url")
     python = find_python(answers["python_version"])
     if python is None:
-        pytest.fail(f"no Python {answers['python_version']} interpreter on this machine", pytrace=False)
+        pytest.fail(
+            f"no Python {answers['python_version']} interpreter on this machine", pytrace=False
+        )
     if answers["package_manager"] == "uv":
-        run([str(TOOLS_BIN / "uv"), "sync", "--locked", "--python", str(python)], cwd=project, env=env)
+        run(
+            [str(TOOLS_BIN / "uv"), "sync", "--locked", "--python", str(python)],
+            cwd=project,
+            env=env,
+        )
     else:
         run([str(python), "-m", "venv", ".venv"], cwd=project, env=env)
-        run([".venv/bin/pip", "install", "--quiet", "--require-hashes", "-r",
-             "requirements-dev.txt"], cwd=project, env=env)
+        run(
+            [
+                ".venv/bin/pip",
+                "install",
+                "--quiet",
+                "--require-hashes",
+                "-r",
+                "requirements-dev.txt",
+            ],
+            cwd=project,
+            env=env,
+        )
         # The ModuleNotFoundError check: the dev server runs from a checkout whose own package
         # is not installed; src/ on sys.path is all it needs.
         check_dev_server(project, env)
@@ -81,8 +107,13 @@ def check_dev_server(project: Path, env: dict) -> None:
     port = free_port()
     log = project / f"dev-{port}.log"
     with log.open("w") as out:
-        proc = subprocess.Popen([".venv/bin/python", "src/app.py"], cwd=project, stdout=out,
-                                stderr=subprocess.STDOUT, env={**env, "PORT": str(port)})
+        proc = subprocess.Popen(
+            [".venv/bin/python", "src/app.py"],
+            cwd=project,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env={**env, "PORT": str(port)},
+        )
     try:
         wait_for_http(f"http://127.0.0.1:{port}/health", proc, log)
         assert http_get(f"http://127.0.0.1:{port}/health")[0] == 200
@@ -93,8 +124,12 @@ def check_dev_server(project: Path, env: dict) -> None:
 
 
 def post_json(url: str, payload: dict) -> tuple[int, dict]:
-    request = urllib.request.Request(url, data=json.dumps(payload).encode(), method="POST",
-                                     headers={"Content-Type": "application/json"})
+    request = urllib.request.Request(
+        url,
+        data=json.dumps(payload).encode(),
+        method="POST",
+        headers={"Content-Type": "application/json"},
+    )
     with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
         return response.status, json.loads(response.read())
 
@@ -106,8 +141,11 @@ def test_generated_test_suite_passes_without_skips(installed):
         test_env["TEST_DATABASE_URL"] = env["DATABASE_URL"]
     if "REDIS_URL" in env:
         test_env["TEST_REDIS_URL"] = env["REDIS_URL"]
-    result = run([".venv/bin/python", "-m", "pytest", "-q", "-rs", "-p", "no:cacheprovider"],
-                 cwd=project, env=test_env)
+    result = run(
+        [".venv/bin/python", "-m", "pytest", "-q", "-rs", "-p", "no:cacheprovider"],
+        cwd=project,
+        env=test_env,
+    )
     summary = result.stdout.strip().splitlines()[-1]
     assert " passed" in summary and "skipped" not in summary and "failed" not in summary, summary
 
@@ -122,15 +160,22 @@ def test_generated_project_lints_with_its_own_ruff(installed):
 def test_serves_health_readiness_and_the_database_over_http(installed, how):
     project, answers, env = installed
     if answers["database"] != "none":
-        run([".venv/bin/python", "-m", answers["project_slug"], "db", "upgrade", "head"],
-            cwd=project, env=env)
+        run(
+            [".venv/bin/python", "-m", answers["project_slug"], "db", "upgrade", "head"],
+            cwd=project,
+            env=env,
+        )
     port = free_port()
-    cmd = ([".venv/bin/python", "src/app.py"] if how == "dev-server"
-           else server_command(project, answers))
+    cmd = (
+        [".venv/bin/python", "src/app.py"]
+        if how == "dev-server"
+        else server_command(project, answers)
+    )
     log = project / f"{how}.log"
     with log.open("w") as out:
-        proc = subprocess.Popen(cmd, cwd=project, stdout=out, stderr=subprocess.STDOUT,
-                                env={**env, "PORT": str(port)})
+        proc = subprocess.Popen(
+            cmd, cwd=project, stdout=out, stderr=subprocess.STDOUT, env={**env, "PORT": str(port)}
+        )
     base = f"http://127.0.0.1:{port}"
     try:
         wait_for_http(f"{base}/health", proc, log)
@@ -138,8 +183,15 @@ def test_serves_health_readiness_and_the_database_over_http(installed, how):
         status, body = http_get(f"{base}/health/ready")
         assert status == 200, body
         ready = json.loads(body)
-        expected = {n for n, on in (("database", answers["database"] != "none"),
-                                    ("redis", answers["redis"]), ("ocr", answers["ocr"])) if on}
+        expected = {
+            n
+            for n, on in (
+                ("database", answers["database"] != "none"),
+                ("redis", answers["redis"]),
+                ("ocr", answers["ocr"]),
+            )
+            if on
+        }
         assert ready == {"status": "ready", "checks": dict.fromkeys(expected, "ok")}
         if answers["database"] != "none":
             status, note = post_json(f"{base}/api/notes", {"title": f"via {how}"})

@@ -16,21 +16,31 @@ BASE = {"project_name": "Acme Notes"}
 
 INVALID = [
     ({"project_name": "  "}, "project_name is required"),
-    ({"project_slug": "Acme-Notes"}, 'project_slug "Acme-Notes" is not a valid package name: use '
-     "lowercase letters, digits and underscores"),
+    (
+        {"project_slug": "Acme-Notes"},
+        'project_slug "Acme-Notes" is not a valid package name: use '
+        "lowercase letters, digits and underscores",
+    ),
     ({"project_slug": "9lives"}, "starting with a letter"),
     ({"project_slug": "class"}, 'project_slug "class" is a Python keyword'),
-    ({"project_slug": "json"}, 'project_slug "json" would shadow the module "json" of the '
-     "standard library, a dependency or the project layout"),
+    (
+        {"project_slug": "json"},
+        'project_slug "json" would shadow the module "json" of the '
+        "standard library, a dependency or the project layout",
+    ),
     ({"project_slug": "flask"}, 'would shadow the module "flask"'),
     ({"project_slug": "test"}, 'would shadow the module "test"'),
     ({"project_slug": "app"}, 'would shadow the module "app"'),
-    ({"author_email": "not-an-email"}, 'author_email "not-an-email" is not an email address: '
-     "use the form name@example.com"),
+    (
+        {"author_email": "not-an-email"},
+        'author_email "not-an-email" is not an email address: use the form name@example.com',
+    ),
     ({"http_port": 80}, "http_port 80 is out of range: use a port from 1024 to 65535"),
     ({"http_port": 70000}, "http_port 70000 is out of range"),
-    ({"redis": False, "worker": True}, "worker needs redis: the job queue lives in Redis. Answer "
-     "redis=true, or worker=false."),
+    (
+        {"redis": False, "worker": True},
+        "worker needs redis: the job queue lives in Redis. Answer redis=true, or worker=false.",
+    ),
     ({"ocr": True, "ocr_languages": []}, "ocr_languages is empty: choose at least one of eng"),
     ({"database": "oracle"}, "Invalid choice"),
     ({"python_version": "3.10"}, "Invalid choice"),
@@ -43,17 +53,38 @@ INVALID = [
 @pytest.mark.parametrize(("data", "message"), INVALID, ids=lambda v: str(v)[:40])
 def test_invalid_answer_is_rejected_with_its_message(tmp_path: Path, data: dict, message: str):
     with pytest.raises(ValueError) as error:
-        copier.run_copy(str(ROOT), tmp_path / "project", data={**BASE, **data}, defaults=True,
-                        unsafe=True, vcs_ref="HEAD", quiet=True)
+        copier.run_copy(
+            str(ROOT),
+            tmp_path / "project",
+            data={**BASE, **data},
+            defaults=True,
+            unsafe=True,
+            vcs_ref="HEAD",
+            quiet=True,
+        )
     assert message in str(error.value)
     assert not (tmp_path / "project" / "src").exists()
 
 
 def test_cli_prints_the_message_and_fails(tmp_path: Path):
     result = subprocess.run(
-        [sys.executable, "-m", "copier", "copy", "--trust", "--defaults", "--vcs-ref=HEAD", "-d",
-         "project_name=X", "-d", "http_port=22", str(ROOT), str(tmp_path / "p")],
-        capture_output=True, text=True,
+        [
+            sys.executable,
+            "-m",
+            "copier",
+            "copy",
+            "--trust",
+            "--defaults",
+            "--vcs-ref=HEAD",
+            "-d",
+            "project_name=X",
+            "-d",
+            "http_port=22",
+            str(ROOT),
+            str(tmp_path / "p"),
+        ],
+        capture_output=True,
+        text=True,
     )
     assert result.returncode != 0
     assert "http_port 22 is out of range: use a port from 1024 to 65535" in result.stderr
@@ -68,9 +99,22 @@ def test_lock_failure_leaves_nothing_behind(tmp_path: Path):
     """The lock task fails (no index, empty cache): copier removes the half-made project."""
     env = {**os.environ, "UV_OFFLINE": "1", "UV_NO_CACHE": "1"}
     result = subprocess.run(
-        [sys.executable, "-m", "copier", "copy", "--trust", "--defaults", "--vcs-ref=HEAD", "-d",
-         "project_name=Offline", str(ROOT), str(tmp_path / "p")],
-        capture_output=True, text=True, env=env,
+        [
+            sys.executable,
+            "-m",
+            "copier",
+            "copy",
+            "--trust",
+            "--defaults",
+            "--vcs-ref=HEAD",
+            "-d",
+            "project_name=Offline",
+            str(ROOT),
+            str(tmp_path / "p"),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
     )
     assert result.returncode != 0
     assert "berth: Locking with uv failed" in result.stderr
@@ -80,15 +124,26 @@ def test_lock_failure_leaves_nothing_behind(tmp_path: Path):
 def test_missing_uv_gives_install_instructions(tmp_path: Path):
     """The lock hook, run by an interpreter without the uv package and no uv on PATH."""
     (tmp_path / "pyproject.toml").write_text("[project]\nname = 'x'\nversion = '0'\n")
-    bare_python = subprocess.run(
-        [sys.executable, "-c", "import sys; print(sys.base_prefix)"], capture_output=True, text=True
-    ).stdout.strip() + "/bin/python3"
+    bare_python = (
+        subprocess.run(
+            [sys.executable, "-c", "import sys; print(sys.base_prefix)"],
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
+        + "/bin/python3"
+    )
     result = subprocess.run(
         [bare_python, "-I", str(ROOT / "hooks" / "lock_dependencies.py"), "uv", "3.13"],
-        cwd=tmp_path, capture_output=True, text=True, env={"PATH": "/nonexistent"},
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env={"PATH": "/nonexistent"},
     )
     assert result.returncode == 1
-    assert "uv is needed to lock this project's dependencies, and it was not found on PATH" in result.stderr
+    assert (
+        "uv is needed to lock this project's dependencies, and it was not found on PATH"
+        in result.stderr
+    )
     assert "pipx install uv" in result.stderr
     assert not (tmp_path / "uv.lock").exists()
 
