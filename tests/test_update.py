@@ -282,17 +282,36 @@ def test_update_touching_the_users_lines_conflicts_in_that_file_only(template, t
     assert "UU Dockerfile" in git(project, "status", "--porcelain")
 
 
-def latest_release() -> str | None:
-    tags = git(ROOT, "tag", "--list", "--sort=-v:refname").split()
-    return next((t for t in tags if re.fullmatch(r"\d+\.\d+\.\d+", t)), None)
+RELEASES = ROOT / "tests" / "releases"  # <tag>.bundle: the last release, history included
+
+
+def release_tags() -> list[str]:
+    """Release tags of this checkout, newest first (a checkout may carry none)."""
+    tags = git(ROOT, "tag", "--list").split()
+    return sorted(
+        (t for t in tags if re.fullmatch(r"\d+\.\d+\.\d+", t)), key=release_key, reverse=True
+    )
+
+
+def release_key(tag: str) -> tuple[int, ...]:
+    return tuple(map(int, tag.split(".")))
+
+
+def last_release() -> str:
+    """The newest release kept in tests/releases (a git bundle, so tags need not travel)."""
+    bundled = sorted((p.stem for p in RELEASES.glob("*.bundle")), key=release_key)
+    assert bundled, f"no release bundle in {RELEASES}"
+    tags = release_tags()
+    assert not tags or tags[0] == bundled[-1], (
+        f"release {tags[0]} has no bundle: git bundle create {RELEASES}/{tags[0]}.bundle {tags[0]}"
+    )
+    return bundled[-1]
 
 
 def test_this_tree_updates_a_project_from_the_last_release(tmp_path):
-    released = latest_release()
-    if released is None:
-        pytest.skip("no release tag in this checkout (git fetch --tags)")
+    released = last_release()
     repo = tmp_path / "berth"
-    run(["git", "clone", "-q", str(ROOT), str(repo)])
+    run(["git", "clone", "-q", str(RELEASES / f"{released}.bundle"), str(repo)])
     git(repo, "checkout", "-q", released)
     project = copy_project(repo, tmp_path / "acme", released)
     env_before = (project / ".env").read_text()
