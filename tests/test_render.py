@@ -52,6 +52,10 @@ def expected_paths(a: dict, slug: str) -> tuple[set[str], set[str]]:
         ".env.example": True,
         ".gitignore": True,
         "README.md": True,
+        "docs/docker.md": True,
+        "docs/dockerfile.md": True,
+        "docs/quick-reference.md": True,
+        "docs/adr/0001-containerization.md": True,
         "pyproject.toml": True,
         "src/app.py": True,
         f"{pkg}/__init__.py": True,
@@ -72,6 +76,7 @@ def expected_paths(a: dict, slug: str) -> tuple[set[str], set[str]]:
         f"{pkg}/models.py": has_db,
         f"{pkg}/notes.py": has_db,
         f"{pkg}/migrations/env.py": has_db,
+        f"{pkg}/migrations/script.py.mako": has_db,
         f"{pkg}/migrations/versions/0001_create_notes.py": has_db,
         "tests/test_notes.py": has_db,
         "tests/test_migrations.py": has_db,
@@ -122,6 +127,8 @@ def test_expected_files_present_and_absent(project):
     files = {p.relative_to(path).as_posix() for p in path.rglob("*") if p.is_file()}
     assert present <= files, f"missing: {sorted(present - files)}"
     assert not (absent & files), f"unexpected for these answers: {sorted(absent & files)}"
+    # Nothing else either: a template helper or a stray file would land in every project.
+    assert files == present, f"not part of the project: {sorted(files - present)}"
 
 
 def answers_of_slug(path: Path) -> str:
