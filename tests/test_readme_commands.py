@@ -32,3 +32,16 @@ def test_generate_command_makes_a_default_project(tmp_path):
     assert answers["_src_path"] == str(ROOT)  # absolute: `copier update` can find it later
     assert (dest / "src" / "acme_notes" / "__init__.py").is_file()
     assert (dest / "uv.lock").is_file() and (dest / ".env").is_file()
+
+
+def test_generate_command_explains_an_invalid_answer(tmp_path):
+    # The folder name gives project_slug "class": a keyword, rejected by berth's validator.
+    dest = tmp_path / "class"
+    result = subprocess.run(
+        [str(ROOT / "scripts" / "new"), str(dest)], capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr, result.stderr
+    assert 'project_slug "class" is a Python keyword' in result.stderr, result.stderr
+    assert "scripts/new DESTINATION -d project_slug=VALUE" in result.stderr, result.stderr
+    assert not dest.exists()
