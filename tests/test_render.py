@@ -23,20 +23,21 @@ COMBOS = covering_set(EXCLUDED)
 DEFAULTS: dict = {}
 
 
+# Questions every project answers (worker and ocr_languages are asked only after redis/ocr).
+RECORDED_QUESTIONS = (
+    "python_version",
+    "package_manager",
+    "wsgi_server",
+    "database",
+    "redis",
+    "ocr",
+    "reverse_proxy",
+    "http_port",
+)
+
+
 def answers_of(combo: dict) -> dict:
-    merged = {
-        name: default(name)
-        for name in (
-            "python_version",
-            "package_manager",
-            "wsgi_server",
-            "database",
-            "redis",
-            "ocr",
-            "reverse_proxy",
-            "http_port",
-        )
-    }
+    merged = {name: default(name) for name in RECORDED_QUESTIONS}
     merged.update({"worker": False, "ocr_languages": ["eng"]})
     merged.update(combo)
     return merged
@@ -257,16 +258,7 @@ def test_every_variable_read_is_documented_and_vice_versa(project):
 def test_answers_file_records_the_answers(project):
     path, answers = project
     recorded = yaml.safe_load((path / ".copier-answers.yml").read_text())
-    for key in (
-        "python_version",
-        "package_manager",
-        "wsgi_server",
-        "database",
-        "redis",
-        "ocr",
-        "reverse_proxy",
-        "http_port",
-    ):
+    for key in RECORDED_QUESTIONS:
         assert recorded[key] == answers[key]
     assert recorded["_src_path"]
     assert not {"python_keywords", "reserved_module_names"} & set(recorded)

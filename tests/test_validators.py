@@ -66,26 +66,20 @@ def test_invalid_answer_is_rejected_with_its_message(tmp_path: Path, data: dict,
     assert not (tmp_path / "project" / "src").exists()
 
 
-def test_cli_prints_the_message_and_fails(tmp_path: Path):
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "copier",
-            "copy",
-            "--trust",
-            "--defaults",
-            "--vcs-ref=HEAD",
-            "-d",
-            "project_name=X",
-            "-d",
-            "http_port=22",
-            str(ROOT),
-            str(tmp_path / "p"),
-        ],
+def copier_copy(destination: Path, *data: str, env: dict | None = None):
+    """`copier copy` of this checkout through the CLI, with --defaults and `-d` answers."""
+    answers = [arg for item in data for arg in ("-d", item)]
+    command = [sys.executable, "-m", "copier", "copy", "--trust", "--defaults", "--vcs-ref=HEAD"]
+    return subprocess.run(
+        [*command, *answers, str(ROOT), str(destination)],
         capture_output=True,
         text=True,
+        env=env,
     )
+
+
+def test_cli_prints_the_message_and_fails(tmp_path: Path):
+    result = copier_copy(tmp_path / "p", "project_name=X", "http_port=22")
     assert result.returncode != 0
     assert "http_port 22 is out of range: use a port from 1024 to 65535" in result.stderr
 
@@ -98,24 +92,7 @@ def test_valid_defaults_derive_the_slug(render):
 def test_lock_failure_leaves_nothing_behind(tmp_path: Path):
     """The lock task fails (no index, empty cache): copier removes the half-made project."""
     env = {**os.environ, "UV_OFFLINE": "1", "UV_NO_CACHE": "1"}
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "copier",
-            "copy",
-            "--trust",
-            "--defaults",
-            "--vcs-ref=HEAD",
-            "-d",
-            "project_name=Offline",
-            str(ROOT),
-            str(tmp_path / "p"),
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
-    )
+    result = copier_copy(tmp_path / "p", "project_name=Offline", env=env)
     assert result.returncode != 0
     assert "berth: Locking with uv failed" in result.stderr
     assert not (tmp_path / "p").exists()
