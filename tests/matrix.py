@@ -13,6 +13,8 @@ from typing import Any
 
 import yaml
 
+from helpers import find_python
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -128,6 +130,13 @@ def combo_id(answers: dict[str, Any]) -> str:
     if answers.get("reverse_proxy") == "nginx":
         parts.append("nginx")
     return "-".join(str(p) for p in parts)
+
+
+# Locking a uv project needs an interpreter of its version; none may be installable here.
+NO_UV_314 = frozenset({("python_version", "3.14"), ("package_manager", "uv")})
+EXCLUDED = set() if find_python("3.14") else {NO_UV_314}
+# The fast tier's covering set: every pair of answer values, each project rendered and checked.
+COMBOS = covering_set(EXCLUDED)
 
 
 # The docker tier's covering set: every Python version, both package managers, every server

@@ -17,8 +17,7 @@ import pytest
 import yaml
 
 from helpers import ROOT, TOOLS_BIN, free_port, http_get, run, runnable_blocks, wait_for_http
-from matrix import combo_id
-from test_render import COMBOS
+from matrix import COMBOS, combo_id
 
 MARKDOWN_CONFIG = ROOT / "tests" / "pymarkdown.json"
 PLACEHOLDERS = re.compile(r"\b(TODO|TBD|FIXME|XXX|lorem ipsum)\b|<your[ -]|CHANGEME", re.I)

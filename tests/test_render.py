@@ -13,15 +13,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from helpers import TOOLS_BIN, container_static_checks, find_python, run, text_files
-from matrix import choices, combo_id, covering_set, default
-
-NO_UV_314 = frozenset({("python_version", "3.14"), ("package_manager", "uv")})
-# Locking a uv project needs an interpreter of its version; none may be installable here.
-EXCLUDED = set() if find_python("3.14") else {NO_UV_314}
-COMBOS = covering_set(EXCLUDED)
-DEFAULTS: dict = {}
-
+from helpers import TOOLS_BIN, container_static_checks, run, text_files
+from matrix import COMBOS, EXCLUDED, choices, combo_id, default
 
 # Questions every project answers (worker and ocr_languages are asked only after redis/ocr).
 RECORDED_QUESTIONS = (
@@ -64,6 +57,7 @@ def expected_paths(a: dict, slug: str) -> tuple[set[str], set[str]]:
         f"{pkg}/wsgi.py": True,
         f"{pkg}/health.py": True,
         f"{pkg}/errors.py": True,
+        f"{pkg}/inputs.py": True,
         f"{pkg}/logging_config.py": True,
         "tests/conftest.py": True,
         "tests/test_health.py": True,
