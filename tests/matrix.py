@@ -139,6 +139,21 @@ EXCLUDED = set() if find_python("3.14") else {NO_UV_314}
 COMBOS = covering_set(EXCLUDED)
 
 
+# Quotes of every kind, backslashes (also last), Jinja and shell syntax, Markdown and HTML,
+# look-alike and non-ASCII characters; the description and author run past 200 characters.
+HOSTILE_NAME = "Ünïcode \"Q\" 'S' \\ {{ x }} {% y %} Bob’s – <b>*N*</b> & $HOME `c` #1 \\"
+HOSTILE = {
+    "project_name": HOSTILE_NAME,
+    "description": (
+        'A "hostile" \\ description {{ jinja }} ${SHELL} `rm -rf /` <script>x</script> '
+        "*bold* _u_ [link](http://x) | pipe & amp; naïve café – ‘quoted’ 中文 😀 "
+        + "long " * 30
+        + "\\"
+    ),
+    "author_name": 'O’Brien "Q" \\ {{ team }} ' + "x" * 200,
+}
+
+
 # The docker tier's covering set: every Python version, both package managers, every server
 # and database, redis with and without a worker, OCR with two languages and nginx, each at
 # least once, in six stacks (each is built, started and queried for real: minutes, not

@@ -31,6 +31,7 @@ import yaml
 import dockerenv
 from helpers import container_static_checks, free_port, runnable_blocks
 from matrix import DOCKER_COMBOS, combo_id
+from rawhttp import send_body
 
 pytestmark = pytest.mark.docker
 
@@ -115,6 +116,10 @@ def stack(request, render, docker, tmp_path_factory):
     source = render(**answers_for(request.param))
     project = tmp_path_factory.mktemp("stack") / source.name
     shutil.copytree(source, project)
+    if request.param.get("ocr"):
+        # As a team that keeps its uploads would: the uploads round trips below need them.
+        with (project / ".env").open("a") as env:
+            env.write("\nUPLOAD_RETENTION_HOURS=24\n")
     # Answers of questions that were not asked (worker without redis) are not recorded.
     answers = {
         "worker": False,
@@ -344,6 +349,199 @@ def test_image_is_lean_non_root_and_holds_no_secrets(stack):
     secret = (stack.project / ".env").read_text().split("SECRET_KEY=")[1].splitlines()[0]
     env = stack.compose("exec", "-T", "web", "printenv", "SECRET_KEY").stdout.strip()
     assert env == secret
+
+
+APP_SERVICES = ("web", "worker", "migrate")
+FAULT_LINES = re.compile(
+    r"SIGKILL|out of memory|Traceback|Worker failed|\[ERROR\]|\"level\": \"ERROR\""
+)
+
+
+def container_id(stack: Stack, service: str) -> str:
+    return stack.compose("ps", "-q", service).stdout.strip()
+
+
+def test_app_services_are_hardened(stack):
+    services = yaml.safe_load(stack.compose("config", "--format", "yaml").stdout)["services"]
+    for name in set(APP_SERVICES) & set(services):
+        service = services[name]
+        assert service.get("read_only") is True, name
+        assert service.get("cap_drop") == ["ALL"], name
+        assert "no-new-privileges:true" in service.get("security_opt", []), name
+    for name in set(services) - set(APP_SERVICES):
+        assert "no-new-privileges:true" in services[name].get("security_opt", []), name
+    running = ["web"] + (["worker"] if stack.answers["worker"] else [])
+    for name in running:
+        state = json.loads(stack.docker.run("inspect", container_id(stack, name)).stdout)[0]
+        assert state["HostConfig"]["ReadonlyRootfs"] is True
+        assert state["HostConfig"]["CapDrop"] == ["ALL"]
+        status = stack.compose("exec", "-T", name, "cat", "/proc/1/status").stdout
+        assert re.search(r"^CapEff:\s+0+$", status, re.M), status
+        assert re.search(r"^NoNewPrivs:\s+1$", status, re.M), status
+        # The image's files cannot be changed; /tmp (and the volumes) can be written.
+        denied = stack.compose("exec", "-T", name, "touch", "/app/x", check=False)
+        assert denied.returncode != 0 and "Read-only file system" in denied.stderr
+        stack.compose("exec", "-T", name, "touch", "/tmp/x")
+
+
+def json_route(stack: Stack) -> str:
+    return "/api/notes" if stack.answers["database"] != "none" else "/api/jobs"
+
+
+def test_no_request_body_takes_a_worker_down(stack):
+    limit = (10 if stack.answers["ocr"] else 1) * 2**20
+    web = container_id(stack, "web")
+    started = stack.docker.run("inspect", "-f", "{{.State.StartedAt}}", web).stdout
+    route = json_route(stack)
+    # Just above the limit: every server lets the app answer, with its JSON 413.
+    status, body = stack.request(
+        "POST",
+        route,
+        data=b"{" + b" " * (limit + 2**19),
+        headers={"Content-Type": "application/json"},
+    )
+    assert status == 413 and body["error"]["status"] == 413, body
+    # 200 MB declared, and 50 MB chunked: refused (or the connection closed) without the
+    # body being read into memory.
+    assert send_body(stack.port, route, 200 * 2**20) in {413, None}
+    assert send_body(stack.port, route, 50 * 2**20, chunked=True) in {400, 413, None}
+    assert stack.request("GET", "/health") == (200, {"status": "ok"})
+    after = stack.docker.run("inspect", "-f", "{{.State.StartedAt}}", web).stdout
+    assert after == started, "web was restarted"
+    logs = stack.compose("logs", "--no-color", "web").stdout
+    assert not FAULT_LINES.search(logs), logs[-3000:]
+
+
+def test_servers_log_no_error_when_they_start(stack):
+    """A normal start logs no error line (gunicorn 27's control socket once did)."""
+    for name in ["web"] + (["worker"] if stack.answers["worker"] else []):
+        logs = stack.compose("logs", "--no-color", name).stdout
+        assert not FAULT_LINES.search(logs), f"{name}:\n{logs[-3000:]}"
+
+
+def noise_png(side: int) -> bytes:
+    from PIL import Image
+
+    noise = Image.frombytes("L", (side, side), os.urandom(side * side))
+    buffer = io.BytesIO()
+    noise.point(lambda v: 255 if v > 127 else 0).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def bomb_png(side: int, mode: str = "1") -> bytes:
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new(mode, (side, side), 1 if mode == "1" else "white").save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def test_ocr_stays_within_its_means(stack):
+    if not stack.answers["ocr"]:
+        pytest.skip("no OCR in this stack")
+    # Pixel bombs: refused from the header, before a byte is decoded.
+    for data in (bomb_png(20_000), bomb_png(12_000, "RGB")):
+        status, body = post_file(stack, data)
+        assert status == 413 and "OCR_MAX_PIXELS" in body["error"]["message"], body
+    # A slow image under a short OCR_TIMEOUT, sent twice at once, while /health is polled.
+    env_file = stack.project / ".env"
+    original = env_file.read_text()
+    env_file.write_text(original + "\nOCR_TIMEOUT=2\n")
+    try:
+        stack.up()
+        slow = noise_png(4000)
+        results: list[tuple[int, Any]] = []
+        uploads = [
+            threading.Thread(target=lambda: results.append(post_file(stack, slow)))
+            for _ in range(2)
+        ]
+        for upload in uploads:
+            upload.start()
+        health_times = []
+        while any(u.is_alive() for u in uploads):
+            began = time.monotonic()
+            assert stack.request("GET", "/health", timeout=10) == (200, {"status": "ok"})
+            health_times.append(time.monotonic() - began)
+            time.sleep(0.2)
+        for upload in uploads:
+            upload.join()
+        statuses = sorted(status for status, _ in results)
+        # One recognition at a time (OCR_CONCURRENCY=1): the other is shed with a 503.
+        assert statuses in ([422, 503], [200, 503]), results
+        assert max(health_times) < 2, health_times
+        leftovers = stack.compose("exec", "-T", "web", "python", "-c", LEFTOVERS).stdout
+        assert json.loads(leftovers) == {"tesseract": [], "temp_files": []}, leftovers
+    finally:
+        env_file.write_text(original)
+        stack.up()
+    logs = stack.compose("logs", "--no-color", "web").stdout
+    assert "SIGKILL" not in logs and "out of memory" not in logs, logs[-3000:]
+
+
+LEFTOVERS = """
+import json, os, tempfile
+procs = []
+for pid in filter(str.isdigit, os.listdir("/proc")):
+    try:
+        cmd = open(f"/proc/{pid}/cmdline", "rb").read().split(b"\\0")[0]
+    except OSError:
+        continue
+    if cmd.endswith(b"tesseract"):
+        procs.append(pid)
+temp = [f for f in os.listdir(tempfile.gettempdir()) if f.startswith("tess_")]
+print(json.dumps({"tesseract": procs, "temp_files": temp}))
+"""
+
+
+def post_file(stack: Stack, data: bytes, name: str = "scan.png"):
+    boundary = "berthboundary"
+    body = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{name}"\r\n'
+        "Content-Type: image/png\r\n\r\n".encode()
+        + data
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
+    return stack.request(
+        "POST",
+        "/api/ocr",
+        data=body,
+        headers={"Content-Type": f"multipart/form-data; boundary={boundary}"},
+        timeout=60,
+    )
+
+
+ENQUEUE_SLEEP = """
+import sys
+from {slug} import create_app
+from {slug}.jobs import enqueue
+with create_app().app_context():
+    print(enqueue("time.sleep", 8).id)
+"""
+
+
+def test_a_job_survives_its_worker_killed_mid_job(stack):
+    if not stack.answers["worker"]:
+        pytest.skip("no worker in this stack")
+    job_id = (
+        stack.compose("exec", "-T", "web", "python", "-c", ENQUEUE_SLEEP.format(slug=stack.slug))
+        .stdout.strip()
+        .splitlines()[-1]
+    )
+    deadline = time.monotonic() + 60
+    while stack.request("GET", f"/api/jobs/{job_id}")[1]["status"] != "started":
+        assert time.monotonic() < deadline, stack.diagnostics()
+        time.sleep(0.3)
+    worker = container_id(stack, "worker")
+    pid = int(stack.docker.run("inspect", "-f", "{{.State.Pid}}", worker).stdout)
+    os.kill(pid, signal.SIGKILL)  # kill -9 of the worker's PID 1, mid-job
+    deadline = time.monotonic() + 300
+    while (job := stack.request("GET", f"/api/jobs/{job_id}")[1])["status"] != "finished":
+        assert job["status"] != "failed", job
+        assert time.monotonic() < deadline, f"job lost: {job}{stack.diagnostics()}"
+        time.sleep(2)
+    restarts = stack.docker.run("inspect", "-f", "{{.RestartCount}}", worker).stdout.strip()
+    assert restarts == "1", "the restart policy brings the killed worker back"
+    stack.up()  # the worker is healthy again
 
 
 def test_stale_lock_fails_the_build_with_a_clear_message(stack):

@@ -20,21 +20,7 @@ import pytest
 import yaml
 
 from helpers import ROOT, TOOLS_BIN, container_static_checks, run
-from matrix import COMBOS, combo_id
-
-# Quotes of every kind, backslashes (also last), Jinja and shell syntax, Markdown and HTML,
-# look-alike and non-ASCII characters; the description and author run past 200 characters.
-HOSTILE_NAME = "Ünïcode \"Q\" 'S' \\ {{ x }} {% y %} Bob’s – <b>*N*</b> & $HOME `c` #1 \\"
-HOSTILE = {
-    "project_name": HOSTILE_NAME,
-    "description": (
-        'A "hostile" \\ description {{ jinja }} ${SHELL} `rm -rf /` <script>x</script> '
-        "*bold* _u_ [link](http://x) | pipe & amp; naïve café – ‘quoted’ 中文 😀 "
-        + "long " * 30
-        + "\\"
-    ),
-    "author_name": 'O’Brien "Q" \\ {{ team }} ' + "x" * 200,
-}
+from matrix import COMBOS, HOSTILE, HOSTILE_NAME, combo_id
 
 
 def render(tmp_path: Path, **answers) -> Path:

@@ -12,6 +12,7 @@ import os
 import signal
 import subprocess
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -19,7 +20,8 @@ import pytest
 import yaml
 
 from helpers import TOOLS_BIN, find_python, free_port, http_get, run, wait_for_http
-from matrix import combo_id
+from matrix import HOSTILE, combo_id
+from rawhttp import send_body
 
 pytestmark = pytest.mark.slow
 
@@ -30,6 +32,8 @@ REPRESENTATIVE = [
         "wsgi_server": "uwsgi",
         "package_manager": "pip",
         "python_version": "3.12",
+        **HOSTILE,  # hostile free-text answers: the project still passes its own tests
+        "project_slug": "hostile_answers",
     },
     {"database": "mysql", "wsgi_server": "waitress", "python_version": "3.11"},
     {"database": "none", "wsgi_server": "granian", "package_manager": "pip"},
@@ -207,5 +211,64 @@ def test_serves_health_readiness_and_the_database_over_http(installed, how):
             assert time.monotonic() - started < 25
     finally:
         if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def test_request_bodies_are_bounded_under_the_wsgi_server(installed):
+    """No body can exhaust a worker: above MAX_REQUEST_MB the app answers 413 (JSON) with
+    every server; huge declared or chunked bodies are refused without being read."""
+    project, answers, env = installed
+    if answers["database"] != "none":
+        run(
+            [".venv/bin/python", "-m", answers["project_slug"], "db", "upgrade", "head"],
+            cwd=project,
+            env=env,
+        )
+    # A route that reads its body, if the project has one.
+    route = (
+        "/api/notes"
+        if answers["database"] != "none"
+        else "/api/ocr"
+        if answers["ocr"]
+        else "/health"
+    )
+    port = free_port()
+    log = project / "limits.log"
+    with log.open("w") as out:
+        proc = subprocess.Popen(
+            server_command(project, answers),
+            cwd=project,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env={**env, "PORT": str(port)},
+        )
+    try:
+        wait_for_http(f"http://127.0.0.1:{port}/health", proc, log)
+        limit = (10 if answers["ocr"] else 1) * 2**20
+        if route != "/health":
+            request = urllib.request.Request(
+                f"http://127.0.0.1:{port}{route}",
+                data=b"{" + b" " * (limit + 2**19),
+                method="POST",
+                headers={"Content-Type": "application/json"},
+            )
+            try:
+                urllib.request.urlopen(request, timeout=30)  # noqa: S310
+                raise AssertionError("a body above MAX_REQUEST_MB was accepted")
+            except urllib.error.HTTPError as error:
+                assert error.code == 413
+                assert json.loads(error.read())["error"]["status"] == 413
+        assert send_body(port, route, 200 * 2**20) in {405, 413, None}
+        assert send_body(port, route, 50 * 2**20, chunked=True) in {400, 405, 413, None}
+        assert http_get(f"http://127.0.0.1:{port}/health") == (200, b'{"status":"ok"}\n')
+        assert proc.poll() is None, log.read_text()
+        output = log.read_text()
+        assert "SIGKILL" not in output and "Traceback" not in output, output
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(25)
+        except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
