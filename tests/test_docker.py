@@ -161,11 +161,20 @@ def test_health_and_readiness(stack):
     assert status == 200, body
     assert set(body["checks"].values()) <= {"ok"}
     expected = (
-        ({"database"} if stack.answers["database"] != "none" else set())
+        ({"database", "schema"} if stack.answers["database"] != "none" else set())
         | ({"redis"} if stack.answers["redis"] else set())
         | ({"ocr"} if stack.answers["ocr"] else set())
     )
     assert set(body["checks"]) == expected
+
+
+def test_the_command_line_and_the_migration_log(stack):
+    """`python -m <pkg>` is the app's Flask CLI in the container; `migrate` logs what it applies."""
+    routes = stack.compose("exec", "-T", "web", "python", "-m", stack.slug, "routes").stdout
+    assert "/health/ready" in routes, routes
+    if stack.answers["database"] != "none":
+        migrate = stack.compose("logs", "--no-color", "migrate").stdout
+        assert "Running upgrade  -> 0001, create notes" in migrate, migrate
 
 
 def test_only_the_entry_service_publishes_a_port(stack):
