@@ -50,6 +50,7 @@ def factors() -> dict[str, list[Any]]:
         "services": list(SERVICES),
         "ocr": [False, True],
         "reverse_proxy": choices("reverse_proxy"),
+        "examples": [True, False],
     }
 
 
@@ -129,6 +130,8 @@ def combo_id(answers: dict[str, Any]) -> str:
         parts.append("ocr-" + "+".join(answers.get("ocr_languages", ["eng"])))
     if answers.get("reverse_proxy") == "nginx":
         parts.append("nginx")
+    if answers.get("examples") is False:
+        parts.append("no-examples")
     return "-".join(str(p) for p in parts)
 
 

@@ -26,6 +26,7 @@ RECORDED_QUESTIONS = (
     "ocr",
     "reverse_proxy",
     "http_port",
+    "examples",
 )
 
 
@@ -68,18 +69,19 @@ def expected_paths(a: dict, slug: str) -> tuple[set[str], set[str]]:
         "uwsgi.ini": a["wsgi_server"] == "uwsgi",
         f"{pkg}/serve.py": a["wsgi_server"] in ("waitress", "granian"),
         f"{pkg}/orm.py": has_db,
-        f"{pkg}/note_model.py": has_db,
-        f"{pkg}/notes.py": has_db,
+        f"{pkg}/note_model.py": has_db and a["examples"],
+        f"{pkg}/notes.py": has_db and a["examples"],
         f"{pkg}/migrations/env.py": has_db,
         f"{pkg}/migrations/script.py.mako": has_db,
-        f"{pkg}/migrations/versions/0001_create_notes.py": has_db,
-        "tests/test_notes.py": has_db,
+        f"{pkg}/migrations/versions/0001_create_notes.py": has_db and a["examples"],
+        f"{pkg}/migrations/versions/.gitkeep": has_db and not a["examples"],
+        "tests/test_notes.py": has_db and a["examples"],
         "tests/test_migrations.py": has_db,
         f"{pkg}/__main__.py": True,
         f"{pkg}/cli.py": has_db or a["worker"],
         f"{pkg}/redis_client.py": a["redis"],
         f"{pkg}/jobs.py": a["worker"],
-        f"{pkg}/word_count.py": a["worker"],
+        f"{pkg}/word_count.py": a["worker"] and a["examples"],
         f"{pkg}/worker.py": a["worker"],
         "tests/test_jobs.py": a["worker"],
         f"{pkg}/ocr.py": a["ocr"],
@@ -108,6 +110,7 @@ UNCHOSEN_WORDS = {
     ("package_manager", "uv"): r"uv\.lock|uv sync|uv run|uv add",
     ("package_manager", "pip"): r"requirements(-dev)?\.txt|pip install",
     ("reverse_proxy", "nginx"): r"nginx",
+    ("examples", True): r"/api/(notes|jobs|ocr)|note_model|word_count|word.count",
 }
 
 
