@@ -21,6 +21,14 @@ def guide(project: Path) -> str:
     return (project / "docs" / "existing-app.md").read_text()
 
 
+def factory_example(project: Path) -> str:
+    """The lines the guide's worked example adds to create_app(), as they are indented there."""
+    block = FACTORY_EXAMPLE.search(guide(project))[1].splitlines()
+    start = next(i for i, line in enumerate(block) if "this project's setup, as generated" in line)
+    end = next(i for i, line in enumerate(block) if line.startswith(SETUP_MARKER))
+    return "\n".join(block[start + 1 : end]).strip("\n") + "\n"
+
+
 def run_block(project: Path, commands: list[str], env: dict[str, str]) -> str:
     output = []
     for command in commands:
@@ -44,7 +52,7 @@ def adopt(project: Path, checkout: Path, env: dict[str, str]) -> str:
     copied = run_block(project, blocks["adopt-copy"], env)
     assert "name taken" not in copied, copied
     init = project / "src" / project.name / "__init__.py"
-    example = FACTORY_EXAMPLE.search(guide(project))[1]
+    example = factory_example(project)
     text = init.read_text()
     assert text.count(SETUP_MARKER) == 1, "create_app() has no place for the app's setup"
     init.write_text(text.replace(SETUP_MARKER, example.rstrip("\n") + "\n\n" + SETUP_MARKER))

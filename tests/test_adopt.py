@@ -20,11 +20,11 @@ import pytest
 
 import dockerenv
 from adoption import (
-    FACTORY_EXAMPLE,
     VENDORED_FLASKR,
     adopt,
     base_env,
     changed_lines,
+    factory_example,
     guide,
     restyled_original,
     run_block,
@@ -140,8 +140,7 @@ def test_only_create_app_of_the_generated_files_is_edited(adoptions, manager):
     assert edited == ["src/flaskr/__init__.py"], edited
     init = "src/flaskr/__init__.py"
     added = changed_lines(generated[init], now[init])
-    example = FACTORY_EXAMPLE.search(guide(project))[1]
-    assert added == len(example.rstrip("\n").splitlines()) + 1  # the example and a blank line
+    assert added == len(factory_example(project).splitlines()) + 1  # and a blank line
     print(f"\ngenerated lines changed ({manager}): {added}, all in create_app()")
 
 
