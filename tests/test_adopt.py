@@ -44,6 +44,24 @@ def project_files(project: Path) -> dict[str, str]:
     return files
 
 
+def fresh_project(root: Path, manager: str) -> Path:
+    """A project for flaskr (its package name as the slug, no example code), with the README's
+    local quick start run first, as a new user does."""
+    project = root / "flaskr"
+    copier.run_copy(
+        str(ROOT),
+        project,
+        data={"project_name": "Flaskr", "examples": False, "package_manager": manager},
+        defaults=True,
+        unsafe=True,
+        vcs_ref="HEAD",
+        quiet=True,
+    )
+    readme = runnable_blocks((project / "README.md").read_text())
+    run_block(project, readme["local"], base_env())
+    return project
+
+
 @pytest.fixture(scope="session")
 def adoptions(tmp_path_factory):
     """adoption(manager) -> (project, app checkout, generated files, step 4's output)."""
@@ -52,24 +70,11 @@ def adoptions(tmp_path_factory):
     def adoption(manager: str):
         if manager not in done:
             root = tmp_path_factory.mktemp(f"adopt-{manager}")
-            project = root / "flaskr"  # the app's package name is the project's slug
-            copier.run_copy(
-                str(ROOT),
-                project,
-                data={"project_name": "Flaskr", "examples": False, "package_manager": manager},
-                defaults=True,
-                unsafe=True,
-                vcs_ref="HEAD",
-                quiet=True,
-            )
+            project = fresh_project(root, manager)
             generated = project_files(project)
-            env = base_env()
-            # First the README's local quick start, as a new user runs it.
-            readme = runnable_blocks((project / "README.md").read_text())
-            run_block(project, readme["local"], env)
             checkout = root / "flaskr-app"
             shutil.copytree(VENDORED_FLASKR, checkout)
-            done[manager] = (project, checkout, generated, adopt(project, checkout, env))
+            done[manager] = (project, checkout, generated, adopt(project, checkout, base_env()))
         return done[manager]
 
     return adoption
@@ -142,6 +147,25 @@ def test_only_create_app_of_the_generated_files_is_edited(adoptions, manager):
     added = changed_lines(generated[init], now[init])
     assert added == len(factory_example(project).splitlines()) + 1  # and a blank line
     print(f"\ngenerated lines changed ({manager}): {added}, all in create_app()")
+
+
+@pytest.mark.slow
+def test_an_app_whose_package_is_called_app_is_renamed_with_the_guides_command(tmp_path):
+    """flaskr as many apps are laid out, its package called `app`: the guide's rename gives
+    back exactly the original files, and the adoption then works as for any other name."""
+    checkout = tmp_path / "app-checkout"
+    shutil.copytree(VENDORED_FLASKR, checkout)
+    (checkout / "flaskr").rename(checkout / "app")
+    for file in checkout.rglob("*.py"):
+        file.write_text(file.read_text().replace("flaskr", "app"))
+    project = fresh_project(tmp_path, "uv")
+    rename = runnable_blocks(guide(project))["adopt-rename"]
+    run_block(project, rename, {**base_env(), "APP": str(checkout)})
+    for original in VENDORED_FLASKR.rglob("*.py"):
+        relative = original.relative_to(VENDORED_FLASKR)
+        assert (checkout / relative).read_text() == original.read_text(), relative
+    output = adopt(project, checkout, base_env())
+    assert re.search(r"\b\d+ passed\b", output) and " failed" not in output, output
 
 
 # ---- the container ----------------------------------------------------------------------
