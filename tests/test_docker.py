@@ -169,12 +169,16 @@ def test_health_and_readiness(stack):
 
 
 def test_the_command_line_and_the_migration_log(stack):
-    """`python -m <pkg>` is the app's Flask CLI in the container; `migrate` logs what it applies."""
+    """`python -m <pkg>` is the app's Flask CLI in the container; `migrate` logs what it
+    applies, the worker the queues it reads."""
     routes = stack.compose("exec", "-T", "web", "python", "-m", stack.slug, "routes").stdout
     assert "/health/ready" in routes, routes
     if stack.answers["database"] != "none":
         migrate = stack.compose("logs", "--no-color", "migrate").stdout
         assert "Running upgrade  -> 0001, create notes" in migrate, migrate
+    if stack.answers["worker"]:
+        worker = stack.compose("logs", "--no-color", "worker").stdout
+        assert "worker reads the queues default (JOB_QUEUE)" in worker, worker
 
 
 def test_only_the_entry_service_publishes_a_port(stack):
