@@ -59,7 +59,9 @@ def _running(cmd: list[str], log: Path) -> Iterator[subprocess.Popen]:
 
 
 @contextmanager
-def postgres(workdir: Path) -> Iterator[str]:
+def postgres(
+    workdir: Path, password: str = "app-password", database: str = "test"
+) -> Iterator[str]:
     bins = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
     initdb = _require(str(bins[-1]) if bins else shutil.which("initdb"), "PostgreSQL")
     bindir = Path(initdb).parent
@@ -97,15 +99,17 @@ def postgres(workdir: Path) -> Iterator[str]:
         )
         psql = [str(bindir / "psql"), "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "-c"]
         subprocess.run(
-            [*psql, "CREATE USER app PASSWORD 'app-password'"], check=True, capture_output=True
+            [*psql, f"CREATE USER app PASSWORD '{password}'"], check=True, capture_output=True
         )
-        subprocess.run([*psql, "CREATE DATABASE test OWNER app"], check=True, capture_output=True)
-        yield f"postgresql+psycopg://app:app-password@127.0.0.1:{port}/test"
+        subprocess.run(
+            [*psql, f"CREATE DATABASE {database} OWNER app"], check=True, capture_output=True
+        )
+        yield f"postgresql+psycopg://app:{password}@127.0.0.1:{port}/{database}"
     shutil.rmtree(data, ignore_errors=True)
 
 
 @contextmanager
-def mariadb(workdir: Path) -> Iterator[str]:
+def mariadb(workdir: Path, password: str = "app-password", database: str = "test") -> Iterator[str]:
     install = _require(shutil.which("mariadb-install-db"), "MariaDB")
     data = workdir / "mariadb"
     data.mkdir(parents=True)
@@ -140,14 +144,14 @@ def mariadb(workdir: Path) -> Iterator[str]:
             [
                 *client,
                 "-e",
-                "CREATE DATABASE test CHARACTER SET utf8mb4; "
-                "CREATE USER 'app'@'%' IDENTIFIED BY 'app-password'; "
-                "GRANT ALL ON test.* TO 'app'@'%';",
+                f"CREATE DATABASE {database} CHARACTER SET utf8mb4; "
+                f"CREATE USER 'app'@'%' IDENTIFIED BY '{password}'; "
+                f"GRANT ALL ON {database}.* TO 'app'@'%';",
             ],
             check=True,
             capture_output=True,
         )
-        yield f"mysql+pymysql://app:app-password@127.0.0.1:{port}/test?charset=utf8mb4"
+        yield f"mysql+pymysql://app:{password}@127.0.0.1:{port}/{database}?charset=utf8mb4"
 
 
 @contextmanager

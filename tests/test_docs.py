@@ -6,6 +6,7 @@ A runnable block is a fenced code block right after an `<!-- berth:run NAME -->`
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -103,13 +104,43 @@ def test_template_docs_lint_and_links():
 
 # ---- the README's local quick start, run as written ------------------------------------
 
-LOCAL_COMBOS = [{}, {"package_manager": "pip", "wsgi_server": "waitress", "python_version": "3.12"}]
+LOCAL_COMBOS = [
+    {},
+    {"package_manager": "pip", "wsgi_server": "waitress", "python_version": "3.12"},
+    {"database": "postgresql"},
+    {"database": "mysql", "package_manager": "pip", "python_version": "3.12"},
+]
+
+
+@pytest.fixture
+def local_database(tmp_path):
+    """database(kind, env file) starts the project's database server, as a developer has one:
+    user `app` with the password `.env` generated, the project's database; `.env`'s
+    DATABASE_URL is then pointed at its address, as the README says (host and port only)."""
+    with contextlib.ExitStack() as servers:
+
+        def database(kind: str, env_file: Path, name: str) -> None:
+            import services
+
+            text = env_file.read_text()
+            variable = "POSTGRES_PASSWORD" if kind == "postgresql" else "MARIADB_PASSWORD"
+            password = re.search(rf"^{variable}=(.+)$", text, re.M)[1]
+            start = services.postgres if kind == "postgresql" else services.mariadb
+            url = servers.enter_context(start(tmp_path / kind, password=password, database=name))
+            address = re.search(r"@([^/]+)/", url)[1]
+            default = "localhost:5432" if kind == "postgresql" else "localhost:3306"
+            assert f"@{default}/" in text
+            env_file.write_text(text.replace(f"@{default}/", f"@{address}/"))
+
+        yield database
 
 
 @pytest.mark.parametrize("combo", LOCAL_COMBOS, ids=combo_id)
-def test_local_quick_start_runs_as_written(render, combo, tmp_path):
+def test_local_quick_start_runs_as_written(render, combo, tmp_path, local_database):
     project = tmp_path / "project"
     shutil.copytree(render(project_name="Quick Start", **combo), project)
+    if combo.get("database") in ("postgresql", "mysql"):
+        local_database(combo["database"], project / ".env", "quick_start")
     blocks = runnable_blocks((project / "README.md").read_text())
     assert set(blocks) >= {"local", "local-server", "docker"}
     env = {k: v for k, v in os.environ.items() if not k.startswith(("VIRTUAL_ENV", "UV_PROJECT"))}
