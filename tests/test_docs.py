@@ -126,7 +126,9 @@ def local_database(tmp_path):
             variable = "POSTGRES_PASSWORD" if kind == "postgresql" else "MARIADB_PASSWORD"
             password = re.search(rf"^{variable}=(.+)$", text, re.M)[1]
             start = services.postgres if kind == "postgresql" else services.mariadb
-            url = servers.enter_context(start(tmp_path / kind, password=password, database=name))
+            workdir = tmp_path / kind
+            workdir.mkdir()
+            url = servers.enter_context(start(workdir, password=password, database=name))
             address = re.search(r"@([^/]+)/", url)[1]
             default = "localhost:5432" if kind == "postgresql" else "localhost:3306"
             assert f"@{default}/" in text
