@@ -177,20 +177,29 @@ def _build_standin(docker: Docker, ref: str) -> None:
     repository, _, tag = ref.rpartition(":")
     if repository == "debian":
         return _debian_base(docker, ref)
-    ensure_images(docker, ["debian:bookworm-slim"])
+    name = repository.rsplit("/", 1)[-1]
+    dockerfile, build_args = STANDINS / f"{name}.Dockerfile", []
+    if name == "python" and not _pyenv_build(tag.removesuffix("-slim")):
+        # No local CPython build of this version: Debian's, from the newest suite.
+        version = tag.removesuffix("-slim")
+        dockerfile, build_args = STANDINS / "python-debian.Dockerfile", [f"VERSION={version}"]
+    if not dockerfile.exists():
+        raise Unavailable(f"{ref} cannot be pulled and berth has no stand-in for it")
+    base = re.search(r"^FROM\s+(\S+)", dockerfile.read_text(), re.M)[1]
+    if base != "scratch":
+        ensure_images(docker, [base])
     with tempfile.TemporaryDirectory(prefix="berth-standin-") as tmp:
         context = Path(tmp)
-        name = repository.rsplit("/", 1)[-1]
-        dockerfile = STANDINS / f"{name}.Dockerfile"
-        if not dockerfile.exists():
-            raise Unavailable(f"{ref} cannot be pulled and berth has no stand-in for it")
         for script in STANDINS.glob(f"{name}-*.sh"):
             shutil.copy2(script, context / script.name)
         if name == "python":
-            _python_context(context, tag.removesuffix("-slim"))
+            _python_context(context, tag.removesuffix("-slim"), copy=not build_args)
         elif name == "uv":
             _uv_context(context, tag)
-        docker.run("build", "-t", ref, "-f", str(dockerfile), str(context), timeout=1800)
+        arguments = [arg for pair in build_args for arg in ("--build-arg", pair)]
+        docker.run(
+            "build", "-t", ref, "-f", str(dockerfile), *arguments, str(context), timeout=1800
+        )
 
 
 def _debian_base(docker: Docker, ref: str) -> None:
@@ -229,8 +238,19 @@ def _debian_base(docker: Docker, ref: str) -> None:
             raise AssertionError(f"docker import {ref} failed: {imported.stderr}")
 
 
-def _python_context(context: Path, version: str) -> None:
+def _pyenv_build(version: str) -> Path | None:
+    """A pyenv-built CPython of `version` (self-contained: its prefix can be copied)."""
     python = find_python(version)
+    return python if python and "/.pyenv/versions/" in str(python) else None
+
+
+def _python_context(context: Path, version: str, copy: bool) -> None:
+    (context / "ca").mkdir()
+    for cert in CA_DIR.glob("*.crt"):
+        shutil.copy2(cert, context / "ca" / cert.name)
+    if not copy:
+        return
+    python = _pyenv_build(version)
     if python is None:
         raise ImageUnavailable(
             f"python:{version}-slim cannot be pulled and this machine has no "
@@ -247,9 +267,6 @@ def _python_context(context: Path, version: str) -> None:
         return {n for n in names if n in excluded}
 
     shutil.copytree(prefix, context / "python", symlinks=True, ignore=ignore)
-    (context / "ca").mkdir()
-    for cert in CA_DIR.glob("*.crt"):
-        shutil.copy2(cert, context / "ca" / cert.name)
 
 
 def _uv_context(context: Path, version: str) -> None:

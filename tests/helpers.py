@@ -16,6 +16,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 TOOLS_BIN = Path(sys.executable).parent  # ruff, uv, hadolint of the test environment
+BUILT_PYTHONS = Path("/opt/berth/bin")  # interpreters .ci/ provides where none is installed
 
 
 @cache
@@ -24,6 +25,8 @@ def find_python(version: str) -> Path | None:
     pyenv = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv")) / "versions"
     candidates = sorted(str(p) for p in pyenv.glob(f"{version}.*/bin/python{version}"))
     candidates.append(shutil.which(f"python{version}"))
+    built = BUILT_PYTHONS / f"python{version}"  # .ci/python3.14
+    candidates.append(str(built) if built.exists() else None)
     for candidate in filter(None, candidates):
         if "/shims/" in candidate:  # pyenv shims answer only for the selected version
             continue
