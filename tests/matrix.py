@@ -96,8 +96,9 @@ LANGUAGE_SETS = [["eng"], ["eng", "deu"], ["fra", "spa", "ita"], ["por", "nld", 
 PORTS = [8000, 8080, 5000, 9100]
 
 
-def to_answers(row: dict, index: int) -> dict[str, Any]:
-    """Turn a factor row into copier answers, varying the free-form answers across rows."""
+def to_answers(row: dict, index: int, ocr_index: int = 0) -> dict[str, Any]:
+    """Turn a factor row into copier answers, varying the free-form answers across rows
+    (the OCR languages across the rows with OCR, so that every language is covered)."""
     answers = {k: v for k, v in row.items() if k != "services"}
     answers.update(SERVICES[row["services"]])
     # One long name: generated code must stay lint-clean whatever the slug's length.
@@ -106,13 +107,16 @@ def to_answers(row: dict, index: int) -> dict[str, Any]:
     )
     answers["http_port"] = PORTS[index % len(PORTS)]
     if row["ocr"]:
-        answers["ocr_languages"] = LANGUAGE_SETS[index % len(LANGUAGE_SETS)]
+        answers["ocr_languages"] = LANGUAGE_SETS[ocr_index % len(LANGUAGE_SETS)]
     return answers
 
 
 def covering_set(excluded: set[frozenset] = frozenset()) -> list[dict[str, Any]]:
     rows = all_pairs(factors(), excluded)
-    return [to_answers(row, i) for i, row in enumerate(rows)]
+    ocr_rows = [i for i, row in enumerate(rows) if row["ocr"]]
+    return [
+        to_answers(row, i, ocr_rows.index(i) if row["ocr"] else 0) for i, row in enumerate(rows)
+    ]
 
 
 def combo_id(answers: dict[str, Any]) -> str:

@@ -37,7 +37,7 @@ REPRESENTATIVE = [
     },
     {"database": "mysql", "wsgi_server": "waitress", "python_version": "3.11", "examples": False},
     {"database": "none", "wsgi_server": "granian", "package_manager": "pip"},
-    {"database": "postgresql", "redis": True, "worker": True, "python_version": "3.12"},
+    {"database": "postgresql", "redis": True, "worker": True, "python_version": "3.14"},
     {
         "ocr": True,
         "ocr_languages": ["eng", "deu"],
