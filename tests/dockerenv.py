@@ -223,6 +223,11 @@ def _debian_base(docker: Docker, ref: str) -> None:
             '/var/cache/apt/archives/partial/*.deb /var/cache/apt/*.bin || true"; };\n'
             'Dir::Cache::pkgcache ""; Dir::Cache::srcpkgcache "";\n'
         )
+        # This machine's mirror settings (e.g. a frozen mirror whose Release files have expired)
+        # apply inside the stand-ins too, as its CA certificates do.
+        for conf in Path("/etc/apt/apt.conf.d").glob("*"):
+            if conf.is_file() and "Acquire::" in conf.read_text(errors="replace"):
+                shutil.copy2(conf, rootfs / "etc/apt/apt.conf.d" / conf.name)
         shutil.rmtree(rootfs / "var/lib/apt/lists", ignore_errors=True)
         (rootfs / "var/lib/apt/lists/partial").mkdir(parents=True)
         tar = subprocess.Popen(["tar", "-C", str(rootfs), "-c", "."], stdout=subprocess.PIPE)

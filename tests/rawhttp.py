@@ -21,6 +21,21 @@ def send_body(
     None when the server closed the connection without one. Stops sending as soon as the
     server answers or closes: a server that refuses a large body early is not made to read it.
     """
+    return post_body(port, path, size, chunked=chunked, content_type=content_type, timeout=timeout)[
+        0
+    ]
+
+
+def post_body(
+    port: int,
+    path: str,
+    size: int,
+    *,
+    chunked: bool = False,
+    content_type: str = "application/json",
+    timeout: float = 30,
+) -> tuple[int | None, bytes]:
+    """send_body(), returning the response body too (b"" without a response)."""
     framing = "Transfer-Encoding: chunked" if chunked else f"Content-Length: {size}"
     head = (
         f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: {content_type}\r\n"
@@ -41,7 +56,7 @@ def send_body(
                     sock.sendall(b"0\r\n\r\n")
         except (BrokenPipeError, ConnectionResetError):
             pass
-        return _status(sock)
+        return _response(sock)
 
 
 def _answered(sock: socket.socket) -> bool:
@@ -58,10 +73,18 @@ def _answered(sock: socket.socket) -> bool:
         sock.setblocking(True)
 
 
-def _status(sock: socket.socket) -> int | None:
+def _response(sock: socket.socket) -> tuple[int | None, bytes]:
     try:
-        line = sock.makefile("rb").readline()
+        reply = sock.makefile("rb")
+        status_line = reply.readline()
+        parts = status_line.split()
+        if len(parts) < 2 or not parts[0].startswith(b"HTTP/"):
+            return None, b""
+        length = 0
+        while (header := reply.readline()) not in (b"\r\n", b"\n", b""):
+            name, _, value = header.decode("latin-1").partition(":")
+            if name.strip().lower() == "content-length":
+                length = int(value.strip())
+        return int(parts[1]), reply.read(length) if length else b""
     except (ConnectionResetError, TimeoutError):
-        return None
-    parts = line.split()
-    return int(parts[1]) if len(parts) >= 2 and parts[0].startswith(b"HTTP/") else None
+        return None, b""

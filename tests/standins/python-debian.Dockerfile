@@ -1,6 +1,7 @@
 # python:X.Y-slim for a version this machine has no CPython build of (3.14 here): Debian's
 # pythonX.Y from the newest suite, laid out like the official image (python, python3,
-# pythonX.Y and pip in /usr/local/bin; pip installs allowed, as there).
+# pythonX.Y and pip in /usr/local/bin; pip installs allowed, as there). Debian's ensurepip
+# refuses the system Python, so pip is installed from Debian's pip wheel.
 FROM debian:sid-slim
 ARG VERSION
 ENV PATH=/usr/local/bin:$PATH \
@@ -18,8 +19,8 @@ RUN apt-get update \
     && ln -s "/usr/bin/python$VERSION" "/usr/local/bin/python$VERSION" \
     && ln -s "python$VERSION" /usr/local/bin/python3 \
     && ln -s python3 /usr/local/bin/python \
-    && python -m ensurepip --default-pip \
-    && ln -sf pip3 /usr/local/bin/pip \
+    && wheel=$(ls /usr/share/python-wheels/pip-*.whl) \
+    && python "$wheel/pip" install --no-cache-dir --no-index "$wheel" \
     && rm -rf /root/.cache \
     && python --version && pip --version \
     && python -c "import ssl, sqlite3, ctypes, lzma, bz2, zlib, venv"
