@@ -11,6 +11,8 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
 
@@ -84,6 +86,34 @@ def wait_for_http(url: str, process: subprocess.Popen, log: Path, timeout: float
         except OSError:
             time.sleep(0.2)
     raise AssertionError(f"{url} did not answer within {timeout}s:\n{log.read_text()}")
+
+
+@contextmanager
+def serving(
+    cmd: list[str], cwd: Path, env: dict, port: int, log: Path
+) -> Iterator[subprocess.Popen]:
+    """A server process on `port` (PORT in its environment), answering /health; killed on
+    exit if still running (a test may stop it itself, e.g. with SIGTERM)."""
+    with log.open("w") as out:
+        proc = subprocess.Popen(
+            cmd, cwd=cwd, stdout=out, stderr=subprocess.STDOUT, env={**env, "PORT": str(port)}
+        )
+    try:
+        wait_for_http(f"http://127.0.0.1:{port}/health", proc, log)
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def lint_python(project: Path) -> None:
+    """Every Python file compiles; berth's ruff checks and format-checks the project."""
+    for file in project.rglob("*.py"):
+        compile(file.read_text(), str(file), "exec")
+    ruff = str(TOOLS_BIN / "ruff")
+    run([ruff, "check", "--no-cache", "--output-format", "concise", "."], cwd=project)
+    run([ruff, "format", "--check", "--no-cache", "."], cwd=project)
 
 
 def run(

@@ -8,24 +8,6 @@ import socket
 CHUNK = 64 * 1024
 
 
-def send_body(
-    port: int,
-    path: str,
-    size: int,
-    *,
-    chunked: bool = False,
-    content_type: str = "application/json",
-    timeout: float = 30,
-) -> int | None:
-    """POST `size` bytes (of `{` ... to look like JSON) and return the response status, or
-    None when the server closed the connection without one. Stops sending as soon as the
-    server answers or closes: a server that refuses a large body early is not made to read it.
-    """
-    return post_body(port, path, size, chunked=chunked, content_type=content_type, timeout=timeout)[
-        0
-    ]
-
-
 def post_body(
     port: int,
     path: str,
@@ -35,7 +17,10 @@ def post_body(
     content_type: str = "application/json",
     timeout: float = 30,
 ) -> tuple[int | None, bytes]:
-    """send_body(), returning the response body too (b"" without a response)."""
+    """POST `size` bytes (of `{` ... to look like JSON); the response's status and body, or
+    (None, b"") when the server closed the connection without one. Stops sending as soon as
+    the server answers or closes: a server that refuses a large body early is not made to
+    read it."""
     framing = "Transfer-Encoding: chunked" if chunked else f"Content-Length: {size}"
     head = (
         f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: {content_type}\r\n"

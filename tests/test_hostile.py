@@ -19,7 +19,7 @@ import copier
 import pytest
 import yaml
 
-from helpers import ROOT, TOOLS_BIN, container_static_checks, run
+from helpers import ROOT, container_static_checks, lint_python
 from matrix import COMBOS, HOSTILE, HOSTILE_NAME, combo_id
 
 
@@ -78,13 +78,7 @@ def test_every_file_type_holds_the_answers_exactly(hostile_project):
 
 def test_the_project_compiles_lints_and_validates(hostile_project):
     project, _ = hostile_project
-    for file in project.rglob("*.py"):
-        compile(file.read_text(), str(file), "exec")
-    run(
-        [str(TOOLS_BIN / "ruff"), "check", "--no-cache", "--output-format", "concise", "."],
-        cwd=project,
-    )
-    run([str(TOOLS_BIN / "ruff"), "format", "--check", "--no-cache", "."], cwd=project)
+    lint_python(project)
     container_static_checks(project)
 
 

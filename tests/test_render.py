@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from helpers import TOOLS_BIN, container_static_checks, run, text_files
+from helpers import container_static_checks, lint_python, text_files
 from matrix import COMBOS, EXCLUDED, choices, combo_id, default
 
 # Questions every project answers (worker and ocr_languages are asked only after redis/ocr).
@@ -177,13 +177,7 @@ def test_structured_files_parse(project):
 
 def test_python_compiles_and_ruff_is_clean(project):
     path, answers = project
-    for file in path.rglob("*.py"):
-        compile(file.read_text(), str(file), "exec")
-    run(
-        [str(TOOLS_BIN / "ruff"), "check", "--no-cache", "--output-format", "concise", "."],
-        cwd=path,
-    )
-    run([str(TOOLS_BIN / "ruff"), "format", "--check", "--no-cache", "."], cwd=path)
+    lint_python(path)
 
 
 def test_dockerfile_hadolint_and_compose_config_are_clean(project):

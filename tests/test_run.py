@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
 import time
 import urllib.request
 from pathlib import Path
@@ -18,9 +17,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from helpers import TOOLS_BIN, find_python, free_port, http_get, run, wait_for_http
+from helpers import TOOLS_BIN, find_python, free_port, http_get, run, serving
 from matrix import HOSTILE, combo_id
-from rawhttp import post_body, send_body
+from rawhttp import post_body
 
 pytestmark = pytest.mark.slow
 
@@ -109,21 +108,9 @@ def installed(request, render, tmp_path_factory):
 def check_dev_server(project: Path, env: dict) -> None:
     port = free_port()
     log = project / f"dev-{port}.log"
-    with log.open("w") as out:
-        proc = subprocess.Popen(
-            [".venv/bin/python", "src/app.py"],
-            cwd=project,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            env={**env, "PORT": str(port)},
-        )
-    try:
-        wait_for_http(f"http://127.0.0.1:{port}/health", proc, log)
+    with serving([".venv/bin/python", "src/app.py"], project, env, port, log):
         assert http_get(f"http://127.0.0.1:{port}/health")[0] == 200
-    finally:
-        proc.terminate()
-        proc.wait(10)
-        log.unlink()
+    log.unlink()
 
 
 def post_json(url: str, payload: dict) -> tuple[int, dict]:
@@ -175,13 +162,8 @@ def test_serves_health_readiness_and_the_database_over_http(installed, how):
         else server_command(project, answers)
     )
     log = project / f"{how}.log"
-    with log.open("w") as out:
-        proc = subprocess.Popen(
-            cmd, cwd=project, stdout=out, stderr=subprocess.STDOUT, env={**env, "PORT": str(port)}
-        )
     base = f"http://127.0.0.1:{port}"
-    try:
-        wait_for_http(f"{base}/health", proc, log)
+    with serving(cmd, project, env, port, log) as proc:
         assert http_get(f"{base}/health") == (200, b'{"status":"ok"}\n')
         status, body = http_get(f"{base}/health/ready")
         assert status == 200, body
@@ -209,10 +191,6 @@ def test_serves_health_readiness_and_the_database_over_http(installed, how):
             code = proc.wait(25)
             assert code in (0, 143), f"exit code {code} on SIGTERM:\n{log.read_text()}"
             assert time.monotonic() - started < 25
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
 
 
 def test_request_bodies_are_bounded_under_the_wsgi_server(installed):
@@ -233,33 +211,17 @@ def test_request_bodies_are_bounded_under_the_wsgi_server(installed):
         route = "/api/ocr"
     port = free_port()
     log = project / "limits.log"
-    with log.open("w") as out:
-        proc = subprocess.Popen(
-            server_command(project, answers),
-            cwd=project,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            env={**env, "PORT": str(port)},
-        )
-    try:
-        wait_for_http(f"http://127.0.0.1:{port}/health", proc, log)
+    with serving(server_command(project, answers), project, env, port, log) as proc:
         limit = (10 if answers["ocr"] else 1) * 2**20
         if route != "/health":
             status, body = post_body(port, route, limit + 2**19)
             assert status == 413 and json.loads(body)["error"]["status"] == 413, body
-        assert send_body(port, route, 200 * 2**20) in {405, 413, None}
-        assert send_body(port, route, 50 * 2**20, chunked=True) in {400, 405, 413, None}
+        assert post_body(port, route, 200 * 2**20)[0] in {405, 413, None}
+        assert post_body(port, route, 50 * 2**20, chunked=True)[0] in {400, 405, 413, None}
         assert http_get(f"http://127.0.0.1:{port}/health") == (200, b'{"status":"ok"}\n')
         assert proc.poll() is None, log.read_text()
         output = log.read_text()
         assert "SIGKILL" not in output and "Traceback" not in output, output
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(25)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 NEW_MODEL = """
