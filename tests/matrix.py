@@ -7,6 +7,7 @@ questions into test factors lives here.
 from __future__ import annotations
 
 import itertools
+import re
 from functools import cache, partial
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,53 @@ def choices(name: str) -> list[Any]:
 
 def default(name: str) -> Any:
     return questions()[name]["default"]
+
+
+# The facts table of each multi-valued question (copier.yml, `when: false`): one row per choice.
+TABLES = {
+    "package_manager": "package_managers",
+    "wsgi_server": "servers",
+    "database": "databases",
+    "reverse_proxy": "reverse_proxies",
+}
+
+
+def table(question: str) -> dict[str, dict[str, Any]]:
+    """The rows of `question`'s facts table, by answer."""
+    return default(TABLES[question])
+
+
+def row(question: str, answer: str) -> dict[str, Any]:
+    return table(question)[answer]
+
+
+def fill(text: str, **values: Any) -> str:
+    """A fact with its {placeholders} filled in, as the templates' `fill` macro does."""
+    for name, value in values.items():
+        text = text.replace("{" + name + "}", str(value))
+    return text
+
+
+def server_command(server: str, package: str) -> list[str]:
+    """How the project starts `server` (the Dockerfile's CMD), as arguments."""
+    return [fill(argument, package=package) for argument in row("wsgi_server", server)["command"]]
+
+
+def requirement_name(requirement: str | None) -> str | None:
+    """"psycopg[binary]>=3.2" -> "psycopg"."""
+    return re.match(r"[A-Za-z0-9_.-]+", requirement)[0] if requirement else None
+
+
+def option_words(question: str, answer: str) -> str:
+    """A regex of the words that name `answer` in generated files (its value, label, service,
+    package): they may appear only in projects that chose it."""
+    facts = row(question, answer)
+    if question == "package_manager":  # "uv" and "pip" are words of every project's docs
+        words = {*facts["lock_files"], facts["run"].strip()}
+    else:
+        service = (facts.get("service") or {}).get("name")
+        words = {answer, facts["label"], service, requirement_name(facts.get("requirement"))}
+    return "|".join(sorted((re.escape(w) for w in words if w), key=len, reverse=True))
 
 
 # Factors of the pairwise covering set. Redis and worker form one factor: worker needs redis.

@@ -14,7 +14,17 @@ import pytest
 import yaml
 
 from helpers import container_static_checks, lint_python, text_files
-from matrix import COMBOS, EXCLUDED, choices, combo_id, default
+from matrix import (
+    COMBOS,
+    EXCLUDED,
+    TABLES,
+    choices,
+    combo_id,
+    default,
+    fill,
+    option_words,
+    table,
+)
 
 # Questions every project answers (worker and ocr_languages are asked only after redis/ocr).
 RECORDED_QUESTIONS = (
@@ -66,9 +76,6 @@ def expected_paths(a: dict, slug: str) -> tuple[set[str], set[str]]:
         "uv.lock": a["package_manager"] == "uv",
         "requirements.txt": a["package_manager"] == "pip",
         "requirements-dev.txt": a["package_manager"] == "pip",
-        "gunicorn.conf.py": a["wsgi_server"] == "gunicorn",
-        "uwsgi.ini": a["wsgi_server"] == "uwsgi",
-        f"{pkg}/serve.py": a["wsgi_server"] in ("waitress", "granian"),
         f"{pkg}/orm.py": has_db,
         f"{pkg}/note_model.py": has_db and a["examples"],
         f"{pkg}/notes.py": has_db and a["examples"],
@@ -93,24 +100,24 @@ def expected_paths(a: dict, slug: str) -> tuple[set[str], set[str]]:
         ".hadolint.yaml": a["ocr"],  # only the OCR stage installs apt packages (DL3008)
         "nginx/default.conf": a["reverse_proxy"] == "nginx",
     }
+    # Each server's own settings file (serve.py is shared by two of them).
+    for server, facts in table("wsgi_server").items():
+        path = fill(facts["settings_file"], package=slug)
+        wanted[path] = wanted.get(path, False) or a["wsgi_server"] == server
     return {p for p, w in wanted.items() if w}, {p for p, w in wanted.items() if not w}
 
 
 # Words that may only appear when the option they belong to was chosen.
 UNCHOSEN_WORDS = {
-    ("database", "postgresql"): r"postgres|psycopg",
-    ("database", "mysql"): r"mysql|mariadb",
-    ("database", "sqlite"): r"sqlite",
-    ("wsgi_server", "gunicorn"): r"gunicorn",
-    ("wsgi_server", "uwsgi"): r"uwsgi",
-    ("wsgi_server", "waitress"): r"waitress",
-    ("wsgi_server", "granian"): r"granian",
+    **{
+        (question, answer): option_words(question, answer)
+        for question in TABLES
+        for answer in table(question)
+        if answer != "none"
+    },
     ("redis", True): r"redis",
     ("worker", True): r"\brq\b|JOB_QUEUE|worker\.py|background worker",
     ("ocr", True): r"tesseract|\bocr\b",
-    ("package_manager", "uv"): r"uv\.lock|uv sync|uv run|uv add",
-    ("package_manager", "pip"): r"requirements(-dev)?\.txt|pip install",
-    ("reverse_proxy", "nginx"): r"nginx",
     ("examples", True): r"/api/(notes|jobs|ocr)|note_model|word_count|word.count",
 }
 
@@ -225,10 +232,9 @@ def test_env_has_generated_secrets_and_is_private(project):
         if line and not line.startswith("#")
     )
     assert len(env["SECRET_KEY"]) >= 40 and env["SECRET_KEY"] != "change-me"
-    if answers["database"] == "postgresql":
-        assert len(env["POSTGRES_PASSWORD"]) >= 40
-    if answers["database"] == "mysql":
-        assert len(env["MARIADB_PASSWORD"]) >= 40
+    service = table("database")[answers["database"]]["service"]
+    if service:
+        assert len(env[service["password_variable"]]) >= 40
     assert stat.S_IMODE((path / ".env").stat().st_mode) == 0o600
     assert ".env\n" in (path / ".gitignore").read_text()
 
