@@ -1,4 +1,4 @@
-"""Requests per second of the four WSGI servers berth offers, measured side by side.
+"""Requests per second of the WSGI servers berth offers, measured side by side.
 
     .venv/bin/python bench/wsgi_servers.py [--seconds 5] [--rounds 3] [--workers 1]
 
@@ -6,7 +6,9 @@ Renders one project per server (defaults otherwise), installs it from its own lo
 starts each server the way the project's README says, with WEB_CONCURRENCY workers (threads for
 waitress), and loads `GET /health` with wrk (`apt-get install wrk`). Servers are measured in
 interleaved rounds (A B C D, A B C D, ...) so that machine noise hits them alike; the table
-reports the median per server and its ratio to gunicorn.
+reports the median per server, its ratio to the baseline server (relative_throughput 1.0 in
+copier.yml's `servers` table) and the ratio the table records, which the generated ADR cites:
+update the table when they drift apart.
 """
 
 from __future__ import annotations
@@ -30,23 +32,16 @@ sys.path.insert(0, str(ROOT / "tests"))
 import copier  # noqa: E402
 
 from helpers import TOOLS_BIN, expose_interpreters, free_port  # noqa: E402
+from matrix import server_command, table  # noqa: E402
 
-SERVERS = ["gunicorn", "uwsgi", "waitress", "granian"]
+SERVERS = table("wsgi_server")
+BASELINE = next(name for name, facts in SERVERS.items() if facts["relative_throughput"] == 1.0)
 
 
 def command(project: Path, server: str, slug: str) -> list[str]:
-    python = str(project / ".venv" / "bin" / "python")
-    return {
-        "gunicorn": [
-            str(project / ".venv/bin/gunicorn"),
-            "--config",
-            "gunicorn.conf.py",
-            f"{slug}.wsgi:app",
-        ],
-        "uwsgi": [str(project / ".venv/bin/uwsgi"), "--ini", "uwsgi.ini"],
-        "waitress": [python, "-m", f"{slug}.serve"],
-        "granian": [python, "-m", f"{slug}.serve"],
-    }[server]
+    """The server's command from the table, its first word from the project's venv."""
+    arguments = server_command(server, slug)
+    return [str(project / ".venv" / "bin" / arguments[0]), *arguments[1:]]
 
 
 def wait_up(url: str, process: subprocess.Popen) -> None:
@@ -127,17 +122,18 @@ def main() -> None:
                 results[server].append(
                     measure(projects[server], server, "bench", args.seconds, args.workers)
                 )
-    base = statistics.median(results["gunicorn"])
+    base = statistics.median(results[BASELINE])
     print(
         f"GET /health, {args.workers} worker(s), wrk -t2 -c16, {args.seconds} s x "
         f"{args.rounds} interleaved rounds, this machine ({os.cpu_count()} cores)\n"
     )
-    print("| Server | Median req/s | Runs | vs gunicorn |")
-    print("|---|---:|---|---:|")
-    for server in SERVERS:
+    print(f"| Server | Median req/s | Runs | vs {BASELINE} | In copier.yml |")
+    print("|---|---:|---|---:|---:|")
+    for server, facts in SERVERS.items():
         median = statistics.median(results[server])
         runs = ", ".join(f"{r:.0f}" for r in results[server])
-        print(f"| {server} | {median:.0f} | {runs} | {median / base:.2f}x |")
+        recorded = facts["relative_throughput"]
+        print(f"| {server} | {median:.0f} | {runs} | {median / base:.2f}x | {recorded}x |")
 
 
 if __name__ == "__main__":

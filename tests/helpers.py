@@ -154,3 +154,13 @@ def container_static_checks(project: Path) -> None:
     compose = next(TOOLS_BIN.parent.glob("lib/python*/site-packages/compose/docker-compose"))
     result = run([str(compose), "config", "--quiet"], cwd=project)
     assert result.stderr.strip() == "", f"compose config warned:\n{result.stderr}"
+
+
+def copy_of_template(destination: Path) -> Path:
+    """A plain (non-git) copy of the template, to render after changing it."""
+    destination.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(ROOT / "copier.yml", destination / "copier.yml")
+    for folder in ("template", "hooks"):
+        ignore = shutil.ignore_patterns("__pycache__")
+        shutil.copytree(ROOT / folder, destination / folder, ignore=ignore)
+    return destination

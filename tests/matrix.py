@@ -65,7 +65,7 @@ def server_command(server: str, package: str) -> list[str]:
 
 
 def requirement_name(requirement: str | None) -> str | None:
-    """"psycopg[binary]>=3.2" -> "psycopg"."""
+    """The package a requirement names: psycopg[binary]>=3.2 -> psycopg."""
     return re.match(r"[A-Za-z0-9_.-]+", requirement)[0] if requirement else None
 
 

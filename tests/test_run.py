@@ -18,7 +18,7 @@ import pytest
 import yaml
 
 from helpers import TOOLS_BIN, find_python, free_port, http_get, run, serving
-from matrix import HOSTILE, combo_id
+from matrix import HOSTILE, combo_id, row, server_command
 from rawhttp import post_body
 
 pytestmark = pytest.mark.slow
@@ -47,15 +47,9 @@ REPRESENTATIVE = [
 ]
 
 
-def server_command(project: Path, answers: dict) -> list[str]:
-    venv_bin = project / ".venv" / "bin"
-    slug = answers["project_slug"]
-    return {
-        "gunicorn": [str(venv_bin / "gunicorn"), f"{slug}.wsgi:app"],
-        "uwsgi": [str(venv_bin / "uwsgi"), "--ini", "uwsgi.ini"],
-        "waitress": [str(venv_bin / "python"), "-m", f"{slug}.serve"],
-        "granian": [str(venv_bin / "python"), "-m", f"{slug}.serve"],
-    }[answers["wsgi_server"]]
+def venv_command(project: Path, arguments: list[str]) -> list[str]:
+    """A command of the project's venv: its first word resolved in .venv/bin."""
+    return [str(project / ".venv" / "bin" / arguments[0]), *arguments[1:]]
 
 
 @pytest.fixture(scope="module", params=REPRESENTATIVE, ids=combo_id)
@@ -67,10 +61,9 @@ def installed(request, render, tmp_path_factory):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("VIRTUAL_ENV", "UV_PROJECT"))}
     env.update(SECRET_KEY="slow-tier", LOG_LEVEL="INFO", WEB_CONCURRENCY="2")
     env["DATA_DIR"] = str(tmp_path_factory.mktemp("data"))
-    if answers["database"] == "postgresql":
-        env["DATABASE_URL"] = request.getfixturevalue("postgres_url")
-    elif answers["database"] == "mysql":
-        env["DATABASE_URL"] = request.getfixturevalue("mariadb_url")
+    service = row("database", answers["database"])["service"]
+    if service:  # the session's server of that kind: postgres_url, mariadb_url
+        env["DATABASE_URL"] = request.getfixturevalue(f"{service['name']}_url")
     if answers["redis"]:
         env["REDIS_URL"] = request.getfixturevalue("redis_url")
     python = find_python(answers["python_version"])
@@ -164,7 +157,7 @@ def test_serves_health_readiness_and_the_database_over_http(installed, how):
     cmd = (
         [".venv/bin/python", "src/app.py"]
         if how == "dev-server"
-        else server_command(project, answers)
+        else venv_command(project, server_command(answers["wsgi_server"], answers["project_slug"]))
     )
     log = project / f"{how}.log"
     base = f"http://127.0.0.1:{port}"
@@ -212,7 +205,8 @@ def test_request_bodies_are_bounded_under_the_wsgi_server(installed):
         route = "/api/ocr"
     port = free_port()
     log = project / "limits.log"
-    with serving(server_command(project, answers), project, env, port, log) as proc:
+    command = venv_command(project, server_command(answers["wsgi_server"], answers["project_slug"]))
+    with serving(command, project, env, port, log) as proc:
         limit = (10 if answers["ocr"] else 1) * 2**20
         if route != "/health":
             status, body = post_body(port, route, limit + 2**19)

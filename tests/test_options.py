@@ -1,0 +1,131 @@
+"""The per-option facts: copier.yml's tables and template/_options' texts.
+
+Every choice of every multi-valued question has its row (with every field) and its texts
+(every piece the templates ask for), and nothing else does; a render that lacks one fails and
+says which.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import copier
+import pytest
+
+from helpers import ROOT, copy_of_template
+from matrix import TABLES, choices, questions, table
+
+OPTIONS = ROOT / "template" / "_options"
+MACRO = re.compile(r"\{%-? macro (\w+)\(")
+
+
+def pieces_used() -> dict[str, set[str]]:
+    """{question: names of the pieces the templates render}, read from the templates."""
+    used: dict[str, set[str]] = {question: set() for question in TABLES}
+    for path in (ROOT / "template").rglob("*"):
+        if path.is_file() and OPTIONS not in path.parents:
+            text = path.read_text()
+            for question, name in re.findall(r"piece\('(\w+)', '(\w+)'", text):
+                used[question].add(name)
+            for question in re.findall(r"alternatives\('(\w+)'", text):
+                used[question].add("adr_alternative")
+    return used
+
+
+def pieces_of(question: str, answer: str) -> set[str]:
+    return set(MACRO.findall((OPTIONS / question / f"{answer}.jinja").read_text()))
+
+
+@pytest.mark.parametrize("question", TABLES)
+def test_every_choice_has_a_row_and_every_row_a_choice(question):
+    assert list(table(question)) == choices(question), (
+        f"{TABLES[question]} in copier.yml must have one row per choice of {question}, "
+        "in the same order"
+    )
+    assert questions()[TABLES[question]]["when"] is False  # a table, never asked
+
+
+@pytest.mark.parametrize("question", TABLES)
+def test_every_row_has_every_field(question):
+    rows = table(question)
+    fields = {answer: set(facts) for answer, facts in rows.items()}
+    first = next(iter(rows))
+    for answer, names in fields.items():
+        assert names == fields[first], (
+            f"{TABLES[question]}.{answer} has fields {sorted(names ^ fields[first])} that "
+            f"{TABLES[question]}.{first} lacks or has (use null for a fact that does not apply)"
+        )
+    # Nested facts (a database's own service) have the same fields wherever they are given.
+    for field in fields[first]:
+        nested = [facts[field] for facts in rows.values() if isinstance(facts[field], dict)]
+        if field != "environment" and nested:
+            assert all(set(n) == set(nested[0]) for n in nested), f"{question}: {field}"
+
+
+@pytest.mark.parametrize("question", TABLES)
+def test_every_choice_has_every_piece_of_text(question):
+    used = pieces_used()[question]
+    assert used, f"no template uses the texts of {question}"
+    files = {path.stem for path in (OPTIONS / question).glob("*.jinja")}
+    assert files == set(choices(question)), f"template/_options/{question}/ files vs choices"
+    for answer in choices(question):
+        have = pieces_of(question, answer)
+        assert used <= have, f"{question}/{answer}.jinja lacks {sorted(used - have)}"
+        assert have <= used, f"{question}/{answer}.jinja has unused {sorted(have - used)}"
+
+
+def render_error(template: Path, tmp_path: Path, **answers) -> str:
+    """The message of the error a render of `template` fails with."""
+    with pytest.raises(Exception) as failure:  # noqa: PT011 - whichever copier raises
+        copier.run_copy(
+            str(template),
+            tmp_path / "project",
+            data={"project_name": "Acme Notes", **answers},
+            defaults=True,
+            unsafe=True,
+            skip_tasks=True,
+            quiet=True,
+        )
+    return str(failure.value)
+
+
+def test_a_missing_piece_fails_the_render_and_names_it(tmp_path):
+    template = copy_of_template(tmp_path / "template")
+    texts = template / "template/_options/wsgi_server/uwsgi.jinja"
+    text = texts.read_text()
+    start = text.index("{% macro shutdown() %}")
+    texts.write_text(text[:start] + text[text.index("{% endmacro %}", start) + 14 :])
+    message = render_error(template, tmp_path, wsgi_server="uwsgi")
+    assert 'template/_options/wsgi_server/uwsgi.jinja has no piece "shutdown"' in message
+
+
+def test_a_missing_text_file_fails_the_render_and_names_it(tmp_path):
+    template = copy_of_template(tmp_path / "template")
+    (template / "template/_options/database/mysql.jinja").unlink()
+    message = render_error(template, tmp_path, database="mysql")
+    assert "template/_options/database/mysql.jinja" in message
+
+
+def test_a_choice_without_a_row_is_refused_and_named(tmp_path):
+    template = copy_of_template(tmp_path / "template")
+    config = template / "copier.yml"
+    config.write_text(
+        config.read_text().replace(
+            '    "granian (Rust, fast)": granian\n',
+            '    "granian (Rust, fast)": granian\n    "bjoern (C, single thread)": bjoern\n',
+        )
+    )
+    message = render_error(template, tmp_path, wsgi_server="bjoern")
+    assert 'wsgi_server "bjoern" has no row in the servers table of copier.yml' in message
+
+
+def test_a_missing_fact_fails_the_render_and_names_it(tmp_path):
+    template = copy_of_template(tmp_path / "template")
+    config = template / "copier.yml"
+    text = config.read_text()
+    line = "      body_limit: gunicorn has no limit of its own\n"
+    assert line in text
+    config.write_text(text.replace(line, ""))
+    message = render_error(template, tmp_path)
+    assert "body_limit" in message
