@@ -209,11 +209,25 @@ HOSTILE = {
 }
 
 
+def with_every_answer(
+    combos: list[dict[str, Any]], questions: tuple[str, ...] = tuple(TABLES)
+) -> list[dict[str, Any]]:
+    """`combos`, plus one project (defaults otherwise) for each answer of a facts table that
+    none of them chose: a choice added to copier.yml is run for real without a test edit."""
+    missing = [
+        {question: answer}
+        for question in questions
+        for answer in table(question)
+        if all(combo.get(question, default(question)) != answer for combo in combos)
+    ]
+    return combos + missing
+
+
 # The docker tier's covering set: every Python version, both package managers, every server
 # and database, redis with and without a worker, OCR with two languages and nginx, each at
 # least once, in six stacks (each is built, started and queried for real: minutes, not
 # seconds). The first is the all-defaults project most users start from.
-DOCKER_COMBOS: list[dict[str, Any]] = [
+_DOCKER_STACKS: list[dict[str, Any]] = [
     {},
     {
         "python_version": "3.12",
@@ -248,3 +262,39 @@ DOCKER_COMBOS: list[dict[str, Any]] = [
     },
     {"python_version": "3.14", "package_manager": "pip"},
 ]
+DOCKER_COMBOS = with_every_answer(_DOCKER_STACKS)
+
+
+# The slow tier's projects (tests/test_run.py): each installed from its lock and run as
+# processes against real services.
+RUN_COMBOS = with_every_answer(
+    [
+        {},  # all defaults
+        {
+            "database": "postgresql",
+            "wsgi_server": "uwsgi",
+            "package_manager": "pip",
+            "python_version": "3.12",
+            **HOSTILE,  # hostile free-text answers: the project still passes its own tests
+            "project_slug": "hostile_answers",
+        },
+        {
+            "database": "mysql",
+            "wsgi_server": "waitress",
+            "python_version": "3.11",
+            "examples": False,
+        },
+        {"database": "none", "wsgi_server": "granian", "package_manager": "pip"},
+        {"database": "postgresql", "redis": True, "worker": True, "python_version": "3.14"},
+        {
+            "ocr": True,
+            "ocr_languages": ["eng", "deu"],
+            "wsgi_server": "granian",
+            "package_manager": "pip",
+            "python_version": "3.11",
+            "redis": True,
+        },
+    ],
+    # Processes, not containers: the reverse proxy plays no part here.
+    questions=("package_manager", "wsgi_server", "database"),
+)

@@ -18,7 +18,7 @@ import pytest
 import yaml
 
 from helpers import ROOT, TOOLS_BIN, free_port, http_get, run, runnable_blocks, wait_for_http
-from matrix import COMBOS, combo_id
+from matrix import COMBOS, combo_id, default, row
 
 MARKDOWN_CONFIG = ROOT / "tests" / "pymarkdown.json"
 PLACEHOLDERS = re.compile(r"\b(TODO|TBD|FIXME|XXX|lorem ipsum)\b|<your[ -]|CHANGEME", re.I)
@@ -123,14 +123,14 @@ def local_database(tmp_path):
             import services
 
             text = env_file.read_text()
-            variable = "POSTGRES_PASSWORD" if kind == "postgresql" else "MARIADB_PASSWORD"
-            password = re.search(rf"^{variable}=(.+)$", text, re.M)[1]
-            start = services.postgres if kind == "postgresql" else services.mariadb
+            service = row("database", kind)["service"]
+            password = re.search(rf"^{service['password_variable']}=(.+)$", text, re.M)[1]
+            start = getattr(services, service["name"])  # services.postgres, services.mariadb
             workdir = tmp_path / kind
             workdir.mkdir()
             url = servers.enter_context(start(workdir, password=password, database=name))
             address = re.search(r"@([^/]+)/", url)[1]
-            default = "localhost:5432" if kind == "postgresql" else "localhost:3306"
+            default = f"localhost:{service['port']}"
             assert f"@{default}/" in text
             env_file.write_text(text.replace(f"@{default}/", f"@{address}/"))
 
@@ -141,7 +141,7 @@ def local_database(tmp_path):
 def test_local_quick_start_runs_as_written(render, combo, tmp_path, local_database):
     project = tmp_path / "project"
     shutil.copytree(render(project_name="Quick Start", **combo), project)
-    if combo.get("database") in ("postgresql", "mysql"):
+    if row("database", combo.get("database", default("database")))["service"]:
         local_database(combo["database"], project / ".env", "quick_start")
     blocks = runnable_blocks((project / "README.md").read_text())
     assert set(blocks) >= {"local", "local-server", "docker"}

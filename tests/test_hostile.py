@@ -20,7 +20,7 @@ import pytest
 import yaml
 
 from helpers import ROOT, container_static_checks, lint_python
-from matrix import COMBOS, HOSTILE, HOSTILE_NAME, combo_id
+from matrix import COMBOS, HOSTILE, HOSTILE_NAME, choices, combo_id
 
 
 def render(tmp_path: Path, **answers) -> Path:
@@ -114,8 +114,14 @@ def scripts_new(*args: str, cwd: Path) -> subprocess.CompletedProcess:
 NEW_REFUSALS = [
     (["-d", "http_port=abc"], "http_port: 'abc' is not a whole number, e.g. -d http_port=8000"),
     (["-d", "redis=maybe"], "redis: 'maybe' is not yes or no"),
-    (["-d", "database=oracle"], "database: 'oracle' is not one of sqlite, postgresql, mysql, none"),
-    (["-d", "python_version=3.10"], "python_version: '3.10' is not one of 3.11, 3.12, 3.13, 3.14"),
+    (
+        ["-d", "database=oracle"],
+        f"database: 'oracle' is not one of {', '.join(choices('database'))}",
+    ),
+    (
+        ["-d", "python_version=3.10"],
+        f"python_version: '3.10' is not one of {', '.join(choices('python_version'))}",
+    ),
     (
         ["-d", "ocr=true", "-d", "ocr_languages=klingon"],
         "ocr_languages: klingon is not one of eng, deu, fra, spa, ita, por, nld, pol. "

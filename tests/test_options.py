@@ -8,13 +8,15 @@ says which.
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import copier
 import pytest
 
 from helpers import ROOT, copy_of_template
-from matrix import TABLES, choices, questions, table
+from matrix import DOCKER_COMBOS, RUN_COMBOS, TABLES, choices, default, questions, table
 
 OPTIONS = ROOT / "template" / "_options"
 MACRO = re.compile(r"\{%-? macro (\w+)\(")
@@ -129,3 +131,33 @@ def test_a_missing_fact_fails_the_render_and_names_it(tmp_path):
     config.write_text(text.replace(line, ""))
     message = render_error(template, tmp_path)
     assert "body_limit" in message
+
+
+def test_every_answer_is_run_by_the_slow_and_docker_tiers():
+    """A choice added to copier.yml gets its own project in the tiers that build and start
+    projects, without a test edit."""
+    for combos, questions_run in (
+        (DOCKER_COMBOS, tuple(TABLES)),
+        (RUN_COMBOS, ("package_manager", "wsgi_server", "database")),
+    ):
+        for question in questions_run:
+            chosen = {combo.get(question, default(question)) for combo in combos}
+            assert chosen == set(table(question)), f"{question}: {set(table(question)) - chosen}"
+
+
+def test_render_matrix_writes_every_combination_without_tasks(tmp_path):
+    """scripts/render_matrix.py, the before/after check of a template refactoring."""
+    sys.path.insert(0, str(ROOT / "scripts"))
+    from render_matrix import combinations
+
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "render_matrix.py"), str(tmp_path / "out")],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    rendered = sorted(p.name for p in (tmp_path / "out").iterdir())
+    assert rendered == sorted(combinations()), result.stderr
+    for project in (tmp_path / "out").iterdir():
+        assert (project / "compose.yaml").is_file()
+        assert not (project / ".env").exists()  # tasks skipped: no secrets, no locks

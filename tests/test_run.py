@@ -18,33 +18,10 @@ import pytest
 import yaml
 
 from helpers import TOOLS_BIN, find_python, free_port, http_get, run, serving
-from matrix import HOSTILE, combo_id, row, server_command
+from matrix import RUN_COMBOS, combo_id, row, server_command
 from rawhttp import post_body
 
 pytestmark = pytest.mark.slow
-
-REPRESENTATIVE = [
-    {},  # all defaults
-    {
-        "database": "postgresql",
-        "wsgi_server": "uwsgi",
-        "package_manager": "pip",
-        "python_version": "3.12",
-        **HOSTILE,  # hostile free-text answers: the project still passes its own tests
-        "project_slug": "hostile_answers",
-    },
-    {"database": "mysql", "wsgi_server": "waitress", "python_version": "3.11", "examples": False},
-    {"database": "none", "wsgi_server": "granian", "package_manager": "pip"},
-    {"database": "postgresql", "redis": True, "worker": True, "python_version": "3.14"},
-    {
-        "ocr": True,
-        "ocr_languages": ["eng", "deu"],
-        "wsgi_server": "granian",
-        "package_manager": "pip",
-        "python_version": "3.11",
-        "redis": True,
-    },
-]
 
 
 def venv_command(project: Path, arguments: list[str]) -> list[str]:
@@ -52,11 +29,11 @@ def venv_command(project: Path, arguments: list[str]) -> list[str]:
     return [str(project / ".venv" / "bin" / arguments[0]), *arguments[1:]]
 
 
-@pytest.fixture(scope="module", params=REPRESENTATIVE, ids=combo_id)
+@pytest.fixture(scope="module", params=RUN_COMBOS, ids=combo_id)
 def installed(request, render, tmp_path_factory):
     """(project, answers, env): rendered, venv built from the lock, services running."""
     combo = request.param
-    project = render(**{"project_name": f"Run {REPRESENTATIVE.index(combo)}", **combo})
+    project = render(**{"project_name": f"Run {RUN_COMBOS.index(combo)}", **combo})
     answers = yaml.safe_load((project / ".copier-answers.yml").read_text())
     env = {k: v for k, v in os.environ.items() if not k.startswith(("VIRTUAL_ENV", "UV_PROJECT"))}
     env.update(SECRET_KEY="slow-tier", LOG_LEVEL="INFO", WEB_CONCURRENCY="2")
