@@ -1,5 +1,8 @@
 """Create or complete the project's git-ignored `.env` from `.env.example`.
 
+    sync_env.py [EXAMPLE TARGET]    (default: .env.example .env)
+
+The same for any other example/secrets pair, e.g. a Kubernetes overlay's `secrets.env`.
 Run by copier in the project directory on copy and on every update. It only ever *adds*
 variables that `.env` lacks (with their comments); values already in `.env` are never changed,
 so generated secrets survive every update. A variable whose comment block says `Secret: yes`
@@ -10,6 +13,7 @@ from __future__ import annotations
 
 import re
 import secrets
+import sys
 from pathlib import Path
 
 ASSIGNMENT = re.compile(r"^([A-Z][A-Z0-9_]*)=(.*)$")
@@ -35,7 +39,9 @@ def defined_names(text: str) -> set[str]:
 
 
 def main() -> None:
-    example, env = Path(".env.example"), Path(".env")
+    example, env = (
+        Path(a) for a in (sys.argv[1:3] if len(sys.argv) == 3 else (".env.example", ".env"))
+    )
     if not example.exists():
         return
     existing = env.read_text() if env.exists() else ""
@@ -54,7 +60,8 @@ def main() -> None:
         if existing
         else (
             "# Local settings and secrets for this checkout. Git-ignored: never commit this file.\n"
-            "# Created from .env.example by berth; `copier update` only adds missing variables.\n\n"
+            f"# Created from {example.name} by berth; "
+            "`copier update` only adds missing variables.\n\n"
         )
     )
     separator = (

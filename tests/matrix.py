@@ -99,6 +99,7 @@ def factors() -> dict[str, list[Any]]:
         "ocr": [False, True],
         "reverse_proxy": choices("reverse_proxy"),
         "examples": [True, False],
+        "kubernetes": [False, True],
     }
 
 
@@ -184,6 +185,8 @@ def combo_id(answers: dict[str, Any]) -> str:
         parts.append("nginx")
     if answers.get("examples") is False:
         parts.append("no-examples")
+    if answers.get("kubernetes"):
+        parts.append("k8s")
     return "-".join(str(p) for p in parts)
 
 

@@ -14,6 +14,7 @@ import pytest
 import yaml
 
 from helpers import container_static_checks, lint_python, text_files
+from manifests import kubernetes_files
 from matrix import (
     COMBOS,
     EXCLUDED,
@@ -37,6 +38,7 @@ RECORDED_QUESTIONS = (
     "reverse_proxy",
     "http_port",
     "examples",
+    "kubernetes",
 )
 
 
@@ -99,7 +101,9 @@ def expected_paths(a: dict, slug: str) -> tuple[set[str], set[str]]:
         ".dockerignore": True,
         ".hadolint.yaml": a["ocr"],  # only the OCR stage installs apt packages (DL3008)
         "nginx/default.conf": a["reverse_proxy"] == "nginx",
+        "docs/kubernetes.md": a["kubernetes"],
     }
+    wanted.update(dict.fromkeys(kubernetes_files(a), a["kubernetes"]))
     # Each server's own settings file (serve.py is shared by two of them).
     for server, facts in table("wsgi_server").items():
         path = fill(facts["settings_file"], package=slug)
@@ -119,6 +123,7 @@ UNCHOSEN_WORDS = {
     ("worker", True): r"\brq\b|JOB_QUEUE|worker\.py|background worker",
     ("ocr", True): r"tesseract|\bocr\b",
     ("examples", True): r"/api/(notes|jobs|ocr)|note_model|word_count|word.count",
+    ("kubernetes", True): r"deploy/kubernetes|kubernetes\.md|kustomiz|kubectl",
 }
 
 
@@ -173,7 +178,7 @@ def test_structured_files_parse(project):
     path, _ = project
     for file, text in text_files(path):
         if file.suffix in (".yml", ".yaml"):
-            yaml.safe_load(text)
+            list(yaml.safe_load_all(text))  # manifests hold several documents
         elif file.suffix == ".toml" or file.name == "uv.lock":
             tomllib.loads(text)
         elif file.suffix == ".json":
