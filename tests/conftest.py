@@ -49,3 +49,14 @@ def redis_url(tmp_path_factory):
 
     with services.redis(tmp_path_factory.mktemp("redis")) as url:
         yield url
+
+
+@pytest.fixture(scope="session")
+def docker():
+    """The Docker engine of the docker tier (started if need be), or a failure saying why."""
+    import dockerenv
+
+    try:
+        return dockerenv.provision()
+    except dockerenv.Unavailable as error:
+        pytest.fail(f"docker tier cannot run: {error}")

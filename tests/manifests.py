@@ -42,6 +42,7 @@ def kubernetes_files(answers: dict[str, Any]) -> list[str]:
     local += ["redis.yaml"] if answers["redis"] else []
     production = ["kustomization.yaml", "secrets.env.example"]
     return [
+        f"{KUBERNETES}/.gitignore",
         *(f"{KUBERNETES}/base/{name}" for name in base),
         *(f"{KUBERNETES}/overlays/local/{name}" for name in local),
         *(f"{KUBERNETES}/overlays/production/{name}" for name in production),

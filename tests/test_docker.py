@@ -38,14 +38,6 @@ pytestmark = pytest.mark.docker
 APP_UID = "10001"
 
 
-@pytest.fixture(scope="session")
-def docker() -> dockerenv.Docker:
-    try:
-        return dockerenv.provision()
-    except dockerenv.Unavailable as error:
-        pytest.fail(f"docker tier cannot run: {error}")
-
-
 @dataclass
 class Stack:
     project: Path

@@ -168,8 +168,8 @@ def test_settings_match_env_example_and_no_secret_is_committed(built):
             )
     assert secret_names <= in_secret | compose_only
     # Production's Secret comes from a git-ignored file; the local one was generated.
-    gitignore = (project / ".gitignore").read_text()
-    assert "deploy/kubernetes/overlays/*/secrets.env" in gitignore
+    gitignore = (project / manifests.KUBERNETES / ".gitignore").read_text()
+    assert "overlays/*/secrets.env" in gitignore.splitlines()
     local = manifests.env_file(project / manifests.KUBERNETES / "overlays/local/secrets.env")
     assert len(local["SECRET_KEY"]) >= 40 and local["SECRET_KEY"] != "change-me"
     assert not (project / manifests.KUBERNETES / "overlays/production/secrets.env").exists()

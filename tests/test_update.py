@@ -418,3 +418,23 @@ def test_copy_from_uncommitted_template_changes_warns_and_the_documented_fix_wor
     update(project)
     assert answers(project)["_commit"] == "2.0.0"
     assert "notes.txt" in (project / ".dockerignore").read_text()
+
+
+def test_turning_kubernetes_on_adds_its_folder_and_nothing_else(template, tmp_path):
+    project = copy_project(template.path, tmp_path / "acme", "1.0.0", database="postgresql")
+    env_before = (project / ".env").read_text()
+
+    update(project, "--data=kubernetes=true")
+
+    status = git(project, "status", "--porcelain", "--untracked-files=all").splitlines()
+    changed = {line[3:] for line in status if not line.startswith("??")}
+    added = {line[3:] for line in status if line.startswith("??")}
+    assert changed == {".copier-answers.yml"}, status
+    assert added == {"docs/kubernetes.md"} | {
+        path for path in added if path.startswith("deploy/kubernetes/")
+    }, status
+    # Its local Secret was generated, and git ignores it.
+    assert "deploy/kubernetes/overlays/local/secrets.env" not in added
+    secrets = project / "deploy/kubernetes/overlays/local/secrets.env"
+    assert re.search(r"^POSTGRES_PASSWORD=\S{40,}$", secrets.read_text(), re.M)
+    assert_env_kept(project, env_before)
