@@ -100,6 +100,7 @@ def factors() -> dict[str, list[Any]]:
         "reverse_proxy": choices("reverse_proxy"),
         "examples": [True, False],
         "kubernetes": [False, True],
+        "ci": choices("ci"),
     }
 
 
@@ -187,6 +188,8 @@ def combo_id(answers: dict[str, Any]) -> str:
         parts.append("no-examples")
     if answers.get("kubernetes"):
         parts.append("k8s")
+    if answers.get("ci", default("ci")) != default("ci"):
+        parts.append(f"ci-{answers['ci']}")
     return "-".join(str(p) for p in parts)
 
 

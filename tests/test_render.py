@@ -39,6 +39,7 @@ RECORDED_QUESTIONS = (
     "http_port",
     "examples",
     "kubernetes",
+    "ci",
 )
 
 
@@ -102,6 +103,10 @@ def expected_paths(a: dict, slug: str) -> tuple[set[str], set[str]]:
         ".hadolint.yaml": a["ocr"],  # only the OCR stage installs apt packages (DL3008)
         "nginx/default.conf": a["reverse_proxy"] == "nginx",
         "docs/kubernetes.md": a["kubernetes"],
+        ".github/workflows/ci.yml": a["ci"] == "github",
+        ".github/workflows/release.yml": a["ci"] == "github",
+        ".github/dependabot.yml": a["ci"] == "github",
+        "docs/ci.md": a["ci"] != "none",
     }
     wanted.update(dict.fromkeys(kubernetes_files(a), a["kubernetes"]))
     # Each server's own settings file (serve.py is shared by two of them).
@@ -124,6 +129,7 @@ UNCHOSEN_WORDS = {
     ("ocr", True): r"tesseract|\bocr\b",
     ("examples", True): r"/api/(notes|jobs|ocr)|note_model|word_count|word.count",
     ("kubernetes", True): r"deploy/kubernetes|kubernetes\.md|kustomiz|kubectl",
+    ("ci", "github"): r"\.github|GitHub Actions|dependabot|ghcr\.io|docs/ci\.md",
 }
 
 
