@@ -40,6 +40,7 @@ TABLES = {
     "wsgi_server": "servers",
     "database": "databases",
     "reverse_proxy": "reverse_proxies",
+    "ci": "ci_providers",
 }
 
 
@@ -268,7 +269,9 @@ _DOCKER_STACKS: list[dict[str, Any]] = [
     },
     {"python_version": "3.14", "package_manager": "pip"},
 ]
-DOCKER_COMBOS = with_every_answer(_DOCKER_STACKS)
+# Every answer that changes what runs in the containers (CI files do not).
+CONTAINER_QUESTIONS = ("package_manager", "wsgi_server", "database", "reverse_proxy")
+DOCKER_COMBOS = with_every_answer(_DOCKER_STACKS, CONTAINER_QUESTIONS)
 
 
 # The slow tier's projects (tests/test_run.py): each installed from its lock and run as

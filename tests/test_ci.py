@@ -1,7 +1,9 @@
-"""Generated CI (ci=github): for every covering-set combination that has it, the workflows and
+"""Generated CI: for every covering-set combination with ci=github, the workflows and
 dependabot.yml validate against their schemas, zizmor's offline audit finds nothing, every
-action is pinned to a full commit SHA, and the test job runs the README's own commands. The
-slow tier runs those commands, in order, against the servers the workflow declares.
+action is pinned to a full commit SHA; with ci=gitlab, .gitlab-ci.yml validates and its images
+are exact versions. Both test jobs run the README's own commands, which the slow tier runs in
+order against the servers the pipeline declares; the docker tier runs GitHub's compose smoke
+test and the template-update workflow's steps against real template releases.
 """
 
 from __future__ import annotations
@@ -10,21 +12,29 @@ import contextlib
 import os
 import re
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
 import yaml
 
-from helpers import TOOLS_BIN, run, runnable_blocks
-from matrix import COMBOS, combo_id, row
+from helpers import ROOT, TOOLS_BIN, run, runnable_blocks
+from matrix import COMBOS, combo_id, default, row
 
 GITHUB_COMBOS = [combo for combo in COMBOS if combo.get("ci", "github") == "github"]
-WORKFLOWS = ("ci.yml", "release.yml")
+GITLAB_COMBOS = [combo for combo in COMBOS if combo.get("ci") == "gitlab"]
+WORKFLOWS = ("ci.yml", "release.yml", "template-update.yml")
 
 
 @pytest.fixture(scope="module", params=GITHUB_COMBOS, ids=combo_id)
 def project(request, render) -> Path:
     return render(**request.param)
+
+
+def test_pinned_tool_versions_are_the_ones_berth_is_tested_with():
+    pins = dict(re.findall(r'"([\w-]+)==([\w.]+)"', (ROOT / "pyproject.toml").read_text()))
+    for tool, version in default("tool_versions").items():
+        assert pins[tool] == version, f"{tool}: {version} in copier.yml, {pins[tool]} pinned"
 
 
 def test_workflows_and_dependabot_validate_against_their_schemas(project):
@@ -72,13 +82,59 @@ def test_the_test_job_runs_the_readme_commands(project):
     assert steps[-len(readme) :] == readme
 
 
+@pytest.mark.parametrize("combo", GITLAB_COMBOS, ids=combo_id)
+def test_gitlab_pipeline_validates_and_runs_the_readme_commands(render, combo):
+    project = render(**combo)
+    pipeline = project / ".gitlab-ci.yml"
+    run(
+        [
+            str(TOOLS_BIN / "check-jsonschema"),
+            "--builtin-schema",
+            "vendor.gitlab-ci",
+            "--data-transform",
+            "gitlab-ci",
+            str(pipeline),
+        ]
+    )
+    data = yaml.safe_load(pipeline.read_text())
+    readme = runnable_blocks((project / "README.md").read_text())["local"]
+    assert data["test"]["script"] == readme
+    # Tools at exact versions; the app's base and service images are the project's own
+    # (the Dockerfile's and compose.yaml's), so that CI tests what runs.
+    compose = yaml.safe_load((project / "compose.yaml").read_text())
+    own = {f"python:{combo.get('python_version', default('python_version'))}-slim"}
+    own |= {service["image"] for service in compose["services"].values() if "image" in service}
+    jobs = [job for job in data.values() if isinstance(job, dict)]
+    refs = [job["image"] for job in jobs if "image" in job]
+    refs += [service["name"] for job in jobs for service in job.get("services", [])]
+    for ref in (r["name"] if isinstance(r, dict) else r for r in refs):
+        assert ref in own or re.search(r":\d+\.\d+\.\d+(-\w+)?$", ref), f"{ref}: not pinned"
+
+
 # ---- the test job's commands, run for real (slow tier) ----------------------------------
 
 RUN_CI = [
     {"ci": "github"},
     {"ci": "github", "package_manager": "pip", "database": "postgresql", "redis": True},
     {"ci": "github", "database": "mysql", "worker": True, "redis": True, "python_version": "3.12"},
+    {"ci": "gitlab", "database": "postgresql", "redis": True, "python_version": "3.12"},
+    {"ci": "gitlab", "package_manager": "pip", "database": "mysql"},
 ]
+
+
+def test_job(project: Path, ci: str) -> tuple[dict, list[str]]:
+    """(the service containers it declares, by name; its shell commands, in order). What the
+    runner provides is left out: system packages (apt-get) and uv itself."""
+    if ci == "github":
+        job = workflow(project, "ci.yml")["jobs"]["test"]
+        commands = [step["run"] for step in job["steps"] if "run" in step]
+        services = job.get("services", {})
+    else:
+        job = yaml.safe_load((project / ".gitlab-ci.yml").read_text())["test"]
+        commands = job.get("before_script", []) + job["script"]
+        services = {s["alias"]: {"env": s.get("variables", {})} for s in job.get("services", [])}
+    provided = ("apt-get", "sudo apt-get", "pip install --quiet uv==")
+    return services, [c for c in commands if not c.strip().startswith(provided)]
 
 
 @pytest.mark.slow
@@ -93,10 +149,10 @@ def test_the_test_job_passes_against_the_servers_it_declares(render, combo, tmp_
     shutil.copytree(render(project_name="Ci Run", **combo), project)
     (project / ".env").unlink()  # a CI checkout has no .env
     answers = yaml.safe_load((project / ".copier-answers.yml").read_text())
-    job = workflow(project, "ci.yml")["jobs"]["test"]
+    declared, commands = test_job(project, combo["ci"])
     env = {k: v for k, v in os.environ.items() if not k.startswith(("VIRTUAL_ENV", "UV_PROJECT"))}
+    env["PATH"] = f"{TOOLS_BIN}:{env['PATH']}"
     with contextlib.ExitStack() as servers:
-        declared = job.get("services", {})
         service = row("database", answers["database"])["service"]
         if service:
             assert declared[service["name"]]["env"][service["password_variable"]] == "app"
@@ -109,32 +165,114 @@ def test_the_test_job_passes_against_the_servers_it_declares(render, combo, tmp_
         if answers["redis"]:
             assert "redis" in declared
             env["REDIS_URL"] = servers.enter_context(services.redis(tmp_path / "redis"))
-        for step in job["steps"]:
-            if "run" in step and "apt-get" not in step["run"]:
-                run(["bash", "-euo", "pipefail", "-c", step["run"]], cwd=project, env=env)
+        for command in commands:
+            run(["bash", "-euo", "pipefail", "-c", command], cwd=project, env=env)
 
 
 @pytest.mark.docker
-def test_the_compose_smoke_test_passes(render, docker, tmp_path):
-    """The containers job: the image built (the job's build action, here `docker compose
-    build`), then its `run:` steps in order, the `always()` cleanup last."""
+@pytest.mark.parametrize("ci", ["github", "gitlab"])
+def test_the_compose_smoke_test_passes(render, docker, ci, tmp_path):
+    """The pipeline's container job: GitHub's build action is `docker compose build` here;
+    then its shell steps in order (GitLab's job builds itself), the cleanup last."""
     import dockerenv
     from helpers import free_port
 
     project = tmp_path / "project"
-    shutil.copytree(render(project_name="Ci Smoke", ci="github", http_port=free_port()), project)
+    shutil.copytree(render(project_name=f"Ci Smoke {ci}", ci=ci, http_port=free_port()), project)
     (project / ".env").unlink()  # the job writes its own
     dockerenv.ensure_images(docker, dockerenv.images_named_by(project))
-    docker.run("compose", "--progress", "plain", "build", cwd=project, timeout=1800)
-    steps = workflow(project, "ci.yml")["jobs"]["containers"]["steps"]
     env = {**docker.env, "PATH": f"{Path(docker.cli).parent}:{docker.env.get('PATH', os.defpath)}"}
+    if ci == "github":
+        docker.run("compose", "--progress", "plain", "build", cwd=project, timeout=1800)
+        steps = workflow(project, "ci.yml")["jobs"]["containers"]["steps"]
+        commands = [step["run"] for step in steps if "run" in step and "if" not in step]
+        cleanup = [step["run"] for step in steps if step.get("if") == "always()"]
+    else:
+        commands = yaml.safe_load((project / ".gitlab-ci.yml").read_text())["container"]["script"]
+        cleanup = ["docker compose down --volumes"]
+        env.update(CI_REGISTRY_IMAGE="registry.example.com/ci-smoke", CI_COMMIT_SHORT_SHA="0abc123")
     try:
-        for step in steps:
-            if "run" in step and "if" not in step:
-                run(["bash", "-euo", "pipefail", "-c", step["run"]], cwd=project, env=env)
+        for command in commands:
+            run(["bash", "-euo", "pipefail", "-c", command], cwd=project, env=env, timeout=1800)
     finally:
-        for step in steps:
-            if step.get("if") == "always()":
-                run(["bash", "-euo", "pipefail", "-c", step["run"]], cwd=project, env=env)
-        docker.run("image", "rm", "-f", "ci-smoke:latest", check=False)
+        for command in cleanup:
+            run(["bash", "-euo", "pipefail", "-c", command], cwd=project, env=env)
+        image = yaml.safe_load((project / "compose.yaml").read_text())["x-app"]["image"]
+        docker.run("image", "rm", "-f", image, "registry.example.com/ci-smoke:0abc123", check=False)
     assert "change-me" not in (project / ".env").read_text()
+    if ci == "gitlab":
+        assert (project / "image.tar").stat().st_size > 10 * 2**20  # kept for scan and publish
+
+
+# ---- the template-update workflow, its steps run against real template releases ---------
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("team_edit", ["elsewhere", "on the same line"])
+def test_the_template_update_workflow_updates_or_fails_on_conflicts(tmp_path, team_edit):
+    from updating import TemplateRepo, copy_project, edit, git, v2_elsewhere
+
+    template = TemplateRepo(tmp_path / "berth")
+    template.release("1.0.0")
+    project = copy_project(template.path, tmp_path / "acme", "1.0.0")
+    if team_edit == "on the same line":  # the line v2_elsewhere changes too
+        edit(project / "Dockerfile", "--interval=10s --timeout=3s", "--interval=12s --timeout=3s")
+        git(project, "commit", "-q", "-am", "team edit")
+    template.release("1.1.0", v2_elsewhere)
+    steps = {
+        s.get("name"): s
+        for s in workflow(project, "template-update.yml")["jobs"]["update"]["steps"]
+    }
+    outputs = tmp_path / "github-output"
+    env = {**os.environ, "GITHUB_OUTPUT": str(outputs), "PATH": f"{TOOLS_BIN}:{os.environ['PATH']}"}
+    run(["bash", "-euo", "pipefail", "-c", steps["newer release?"]["run"]], cwd=project, env=env)
+    found = dict(line.split("=", 1) for line in outputs.read_text().splitlines())
+    assert found == {"available": "true", "version": "1.1.0"}
+    update = subprocess.run(
+        ["bash", "-eo", "pipefail", "-c", steps["copier update"]["run"]],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    if team_edit == "elsewhere":
+        assert update.returncode == 0, update.stdout + update.stderr
+        assert "--interval=15s" in (project / "Dockerfile").read_text()
+        assert yaml.safe_load((project / ".copier-answers.yml").read_text())["_commit"] == "1.1.0"
+    else:
+        assert update.returncode == 1, update.stdout + update.stderr
+        assert "::error::the template update conflicts" in update.stdout
+
+
+# ---- pre-commit, run for real (slow tier) ------------------------------------------------
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "combo",
+    [{"ci": "github"}, {"ci": "gitlab", "package_manager": "pip"}, {"ci": "none"}],
+    ids=combo_id,
+)
+def test_pre_commit_passes_on_a_fresh_project(render, combo, tmp_path):
+    """`pre-commit run --all-files` after the README's install, as its header says; its
+    tools come from the project's environment and PyPI only."""
+    project = tmp_path / "project"
+    shutil.copytree(render(project_name="Hooks", **combo), project)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("VIRTUAL_ENV", "UV_PROJECT"))}
+    env.update(PATH=f"{TOOLS_BIN}:{env['PATH']}", PRE_COMMIT_HOME=str(tmp_path / "pre-commit"))
+    manager = combo.get("package_manager", default("package_manager"))
+    install = len(row("package_manager", manager)["install"])  # the README block's first lines
+    for command in runnable_blocks((project / "README.md").read_text())["local"][:install]:
+        run(["bash", "-euo", "pipefail", "-c", command], cwd=project, env=env)
+    run(["git", "init", "-q"], cwd=project)
+    run(["git", "add", "-A"], cwd=project)
+    result = run(
+        [str(TOOLS_BIN / "pre-commit"), "run", "--all-files", "--show-diff-on-failure"],
+        cwd=project,
+        env=env,
+    )
+    hooks = {"ruff check", "ruff format", "hadolint"}
+    hooks |= {"GitHub workflows schema", "dependabot schema"} if combo["ci"] == "github" else set()
+    hooks |= {"GitLab CI schema"} if combo["ci"] == "gitlab" else set()
+    for hook in hooks:
+        assert re.search(rf"^{re.escape(hook)}\.+Passed$", result.stdout, re.M), result.stdout

@@ -16,7 +16,16 @@ import copier
 import pytest
 
 from helpers import ROOT, copy_of_template
-from matrix import DOCKER_COMBOS, RUN_COMBOS, TABLES, choices, default, questions, table
+from matrix import (
+    CONTAINER_QUESTIONS,
+    DOCKER_COMBOS,
+    RUN_COMBOS,
+    TABLES,
+    choices,
+    default,
+    questions,
+    table,
+)
 
 OPTIONS = ROOT / "template" / "_options"
 MACRO = re.compile(r"\{%-? macro (\w+)\(")
@@ -137,7 +146,7 @@ def test_every_answer_is_run_by_the_slow_and_docker_tiers():
     """A choice added to copier.yml gets its own project in the tiers that build and start
     projects, without a test edit."""
     for combos, questions_run in (
-        (DOCKER_COMBOS, tuple(TABLES)),
+        (DOCKER_COMBOS, CONTAINER_QUESTIONS),
         (RUN_COMBOS, ("package_manager", "wsgi_server", "database")),
     ):
         for question in questions_run:

@@ -100,12 +100,14 @@ def expected_paths(a: dict, slug: str) -> tuple[set[str], set[str]]:
         "Dockerfile": True,
         "compose.yaml": True,
         ".dockerignore": True,
+        ".pre-commit-config.yaml": True,
         ".hadolint.yaml": a["ocr"],  # only the OCR stage installs apt packages (DL3008)
         "nginx/default.conf": a["reverse_proxy"] == "nginx",
         "docs/kubernetes.md": a["kubernetes"],
         ".github/workflows/ci.yml": a["ci"] == "github",
         ".github/workflows/release.yml": a["ci"] == "github",
         ".github/dependabot.yml": a["ci"] == "github",
+        ".gitlab-ci.yml": a["ci"] == "gitlab",
         "docs/ci.md": a["ci"] != "none",
     }
     wanted.update(dict.fromkeys(kubernetes_files(a), a["kubernetes"]))
@@ -129,7 +131,8 @@ UNCHOSEN_WORDS = {
     ("ocr", True): r"tesseract|\bocr\b",
     ("examples", True): r"/api/(notes|jobs|ocr)|note_model|word_count|word.count",
     ("kubernetes", True): r"deploy/kubernetes|kubernetes\.md|kustomiz|kubectl",
-    ("ci", "github"): r"\.github|GitHub Actions|dependabot|ghcr\.io|docs/ci\.md",
+    ("ci", "github"): r"\.github|GitHub Actions|dependabot|ghcr\.io",
+    ("ci", "gitlab"): r"\.gitlab-ci|GitLab",
 }
 
 
