@@ -20,6 +20,7 @@ import yaml
 
 from helpers import ROOT, TOOLS_BIN, run, runnable_blocks
 from matrix import COMBOS, combo_id, default, row
+from pipelines import ci_test_job, workflow
 
 GITHUB_COMBOS = [combo for combo in COMBOS if combo.get("ci", "github") == "github"]
 GITLAB_COMBOS = [combo for combo in COMBOS if combo.get("ci") == "gitlab"]
@@ -57,10 +58,6 @@ def test_every_action_is_pinned_to_a_commit_with_its_version(project):
         for action, comment in uses:
             assert re.fullmatch(r"[\w.-]+/[\w./-]+@[0-9a-f]{40}", action), f"{name}: {action}"
             assert re.fullmatch(r" # v\d+(\.\d+)*", comment), f"{name}: {action}{comment}"
-
-
-def workflow(project: Path, name: str) -> dict:
-    return yaml.safe_load((project / ".github" / "workflows" / name).read_text())
 
 
 def test_jobs_have_least_rights_and_keep_no_token(project):
@@ -122,21 +119,6 @@ RUN_CI = [
 ]
 
 
-def test_job(project: Path, ci: str) -> tuple[dict, list[str]]:
-    """(the service containers it declares, by name; its shell commands, in order). What the
-    runner provides is left out: system packages (apt-get) and uv itself."""
-    if ci == "github":
-        job = workflow(project, "ci.yml")["jobs"]["test"]
-        commands = [step["run"] for step in job["steps"] if "run" in step]
-        services = job.get("services", {})
-    else:
-        job = yaml.safe_load((project / ".gitlab-ci.yml").read_text())["test"]
-        commands = job.get("before_script", []) + job["script"]
-        services = {s["alias"]: {"env": s.get("variables", {})} for s in job.get("services", [])}
-    provided = ("apt-get", "sudo apt-get", "pip install --quiet uv==")
-    return services, [c for c in commands if not c.strip().startswith(provided)]
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("combo", RUN_CI, ids=combo_id)
 def test_the_test_job_passes_against_the_servers_it_declares(render, combo, tmp_path):
@@ -149,7 +131,7 @@ def test_the_test_job_passes_against_the_servers_it_declares(render, combo, tmp_
     shutil.copytree(render(project_name="Ci Run", **combo), project)
     (project / ".env").unlink()  # a CI checkout has no .env
     answers = yaml.safe_load((project / ".copier-answers.yml").read_text())
-    declared, commands = test_job(project, combo["ci"])
+    declared, commands = ci_test_job(project, combo["ci"])
     env = {k: v for k, v in os.environ.items() if not k.startswith(("VIRTUAL_ENV", "UV_PROJECT"))}
     env["PATH"] = f"{TOOLS_BIN}:{env['PATH']}"
     with contextlib.ExitStack() as servers:
