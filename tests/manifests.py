@@ -34,7 +34,8 @@ def kubernetes_files(answers: dict[str, Any]) -> list[str]:
         "networkpolicy.yaml",
     ]
     base += ["horizontalpodautoscaler.yaml"] if answers["database"] != "sqlite" else []
-    base += ["worker.yaml"] if answers["worker"] else []
+    # With SQLite the worker runs in web's pod, beside the database's volume.
+    base += ["worker.yaml"] if answers["worker"] and answers["database"] != "sqlite" else []
     base += ["migrate.yaml"] if answers["database"] not in ("sqlite", "none") else []
     base += ["uploads.yaml"] if answers["ocr"] else []
     local = ["kustomization.yaml", "secrets.env.example", "secrets.env"]

@@ -44,9 +44,20 @@ TABLES = {
 }
 
 
+# Answers copier.yml computes from others (never asked) that have a facts table too.
+DERIVED_TABLES = {"job_backend": "job_backends"}
+
+
 def table(question: str) -> dict[str, dict[str, Any]]:
     """The rows of `question`'s facts table, by answer."""
-    return default(TABLES[question])
+    return default({**TABLES, **DERIVED_TABLES}[question])
+
+
+def job_backend(answers: dict[str, Any]) -> str:
+    """The derived answer `job_backend` of copier.yml for `answers`."""
+    if not answers.get("worker"):
+        return "none"
+    return "rq" if answers.get("redis") else "huey"
 
 
 def row(question: str, answer: str) -> dict[str, Any]:
@@ -79,14 +90,21 @@ def option_words(question: str, answer: str) -> str:
     else:
         service = (facts.get("service") or {}).get("name")
         words = {answer, facts["label"], service, requirement_name(facts.get("requirement"))}
-    return "|".join(sorted((re.escape(w) for w in words if w), key=len, reverse=True))
+    # Whole words only: "rq" is no mention of RQ inside a random secret.
+    bounded = (
+        ("\\b" if w[0].isalnum() else "") + re.escape(w) + ("\\b" if w[-1].isalnum() else "")
+        for w in sorted(filter(None, words), key=len, reverse=True)
+    )
+    return "|".join(bounded)
 
 
-# Factors of the pairwise covering set. Redis and worker form one factor: worker needs redis.
+# Factors of the pairwise covering set. Redis and worker form one factor: with Redis the
+# worker's queue is RQ's, without it huey's in the database.
 SERVICES = {
     "none": {"redis": False},
     "redis": {"redis": True, "worker": False},
     "redis+worker": {"redis": True, "worker": True},
+    "worker": {"redis": False, "worker": True},
 }
 
 
@@ -98,6 +116,7 @@ def factors() -> dict[str, list[Any]]:
         "database": choices("database"),
         "services": list(SERVICES),
         "ocr": [False, True],
+        "admin_ui": [False, True],
         "reverse_proxy": choices("reverse_proxy"),
         "examples": [True, False],
         "kubernetes": [False, True],
@@ -178,11 +197,13 @@ def combo_id(answers: dict[str, Any]) -> str:
         answers.get("database", default("database")),
     ]
     if answers.get("worker"):
-        parts.append("worker")
+        parts.append("worker" if answers.get("redis") else "worker-huey")
     elif answers.get("redis"):
         parts.append("redis")
     if answers.get("ocr"):
         parts.append("ocr-" + "+".join(answers.get("ocr_languages", ["eng"])))
+    if answers.get("admin_ui"):
+        parts.append("adminer")
     if answers.get("reverse_proxy") == "nginx":
         parts.append("nginx")
     if answers.get("examples") is False:
@@ -196,7 +217,20 @@ def combo_id(answers: dict[str, Any]) -> str:
 
 # Locking a uv project needs an interpreter of its version; none may be installable here.
 NO_UV_314 = frozenset({("python_version", "3.14"), ("package_manager", "uv")})
-EXCLUDED = set() if find_python("3.14") else {NO_UV_314}
+# A worker without Redis keeps its queue in the database: copier.yml refuses it where the
+# database has no job queue (its `job_queue` fact).
+NO_QUEUE = {
+    frozenset({("services", "worker"), ("database", database)})
+    for database, facts in default("databases").items()
+    if not facts["job_queue"]
+}
+# The admin UI administers a database server: copier.yml refuses it without one.
+NO_ADMIN_UI = {
+    frozenset({("admin_ui", True), ("database", database)})
+    for database, facts in default("databases").items()
+    if not facts["service"]
+}
+EXCLUDED = NO_QUEUE | NO_ADMIN_UI | (set() if find_python("3.14") else {NO_UV_314})
 # The fast tier's covering set: every pair of answer values, each project rendered and checked.
 COMBOS = covering_set(EXCLUDED)
 
@@ -231,7 +265,8 @@ def with_every_answer(
 
 
 # The docker tier's covering set: every Python version, both package managers, every server
-# and database, redis with and without a worker, OCR with two languages and nginx, each at
+# and database, redis with and without a worker, a worker without redis (huey on SQLite and on
+# PostgreSQL), OCR with two languages and nginx, each at
 # least once, in six stacks (each is built, started and queried for real: minutes, not
 # seconds). The first is the all-defaults project most users start from.
 _DOCKER_STACKS: list[dict[str, Any]] = [
@@ -244,6 +279,7 @@ _DOCKER_STACKS: list[dict[str, Any]] = [
         "ocr": True,
         "ocr_languages": ["eng", "deu"],
         "reverse_proxy": "nginx",
+        "admin_ui": True,
     },
     {
         "python_version": "3.11",
@@ -251,12 +287,15 @@ _DOCKER_STACKS: list[dict[str, Any]] = [
         "wsgi_server": "uwsgi",
         "database": "mysql",
         "redis": True,
+        "admin_ui": True,
     },
+    # The worker without Redis (the retail ADR's topology): huey's queue in SQLite, one volume.
     {
         "python_version": "3.12",
         "package_manager": "pip",
         "wsgi_server": "waitress",
         "database": "sqlite",
+        "worker": True,
         "http_port": 8080,
     },
     {
@@ -267,7 +306,8 @@ _DOCKER_STACKS: list[dict[str, Any]] = [
         "worker": True,
         "reverse_proxy": "nginx",
     },
-    {"python_version": "3.14", "package_manager": "pip"},
+    # The same with PostgreSQL: huey's tables in the app's database.
+    {"python_version": "3.14", "package_manager": "pip", "database": "postgresql", "worker": True},
 ]
 # Every answer that changes what runs in the containers (CI files do not).
 CONTAINER_QUESTIONS = ("package_manager", "wsgi_server", "database", "reverse_proxy")
@@ -295,6 +335,9 @@ RUN_COMBOS = with_every_answer(
         },
         {"database": "none", "wsgi_server": "granian", "package_manager": "pip"},
         {"database": "postgresql", "redis": True, "worker": True, "python_version": "3.14"},
+        # Workers without Redis: huey's queue in SQLite, and in PostgreSQL.
+        {"worker": True, "wsgi_server": "waitress"},
+        {"database": "postgresql", "worker": True, "package_manager": "pip"},
         {
             "ocr": True,
             "ocr_languages": ["eng", "deu"],

@@ -157,6 +157,7 @@ def test_settings_match_env_example_and_no_secret_is_committed(built):
     in_secret = {"SECRET_KEY"} | ({"DATABASE_URL"} if service else set())
     in_secret |= {"REDIS_URL"} if answers["redis"] else set()
     compose_only = {"HTTP_PORT"} | ({service["password_variable"]} if service else set())
+    compose_only |= {"ADMIN_UI_PORT"} if answers.get("admin_ui") else set()  # compose's tools
     assert set(config) | in_secret | compose_only == set(documented)
     assert not set(config) & in_secret
     # Container values where compose sets its own too; .env.example's defaults elsewhere.

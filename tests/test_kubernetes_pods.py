@@ -1,6 +1,7 @@
 """Docker tier: the Kubernetes pod specs of generated projects, run with Podman.
 
-For a SQLite project (web a StatefulSet that migrates in its init container) and projects with
+For a SQLite project (web a StatefulSet that migrates in its init container, with the worker
+beside it in its pod, its job queue in the database) and projects with
 a database server, Redis and a worker (the migrate Job, web and worker Deployments): the image
 is built from the project, the local overlay built with kustomize, and each pod played with
 `podman kube play` (tests/podplay.py says what podman 4.3 needs done for it). Each pod must pass
@@ -25,7 +26,8 @@ from matrix import combo_id, default, fill, row
 pytestmark = pytest.mark.docker
 
 POD_COMBOS: list[dict[str, Any]] = [
-    {"kubernetes": True, "ocr": True, "http_port": 8000},
+    # The worker without Redis: huey's queue in SQLite, the worker beside web in its pod.
+    {"kubernetes": True, "ocr": True, "worker": True, "http_port": 8000},
     {
         "kubernetes": True,
         "database": "postgresql",
@@ -90,11 +92,16 @@ def played(request, render, docker, tmp_path_factory):
             migration_log = cluster.wait_completed(cluster.play(job, "migrate"), "migrate")
         kind = "StatefulSet" if answers["database"] == "sqlite" else "Deployment"
         cluster.play(cluster.find(kind, "web"))
-        if answers["worker"]:
+        if answers["worker"] and worker_pod(answers) == "worker":
             cluster.play(cluster.find("Deployment", "worker"))
         yield cluster, answers, migration_log
     docker.run("image", "rm", "-f", image, check=False)
     podplay.podman("rmi", "--force", image, check=False)
+
+
+def worker_pod(answers: dict[str, Any]) -> str:
+    """The pod the worker container runs in: web's with SQLite (it shares the file's volume)."""
+    return "web" if answers["database"] == "sqlite" else "worker"
 
 
 def test_migrations_ran_before_web(played):
@@ -115,6 +122,7 @@ def test_web_passes_its_probes_and_is_ready_against_its_services(played):
     expected = ["database", "schema"] * (answers["database"] != "none") + ["redis"] * answers[
         "redis"
     ]
+    expected += ["jobs"] * (answers["worker"] and not answers["redis"])  # huey's queue
     expected += ["ocr"] * answers["ocr"]
     for check in expected:
         assert f'"{check}":"ok"' in body, body
@@ -122,7 +130,7 @@ def test_web_passes_its_probes_and_is_ready_against_its_services(played):
 
 def test_pods_run_as_the_image_user_on_a_read_only_root(played):
     cluster, answers, _ = played
-    for pod, container in [("web", "web")] + [("worker", "worker")] * answers["worker"]:
+    for pod, container in [("web", "web")] + [(worker_pod(answers), "worker")] * answers["worker"]:
         played_pod = cluster.pods[pod]
         assert played_pod.exec(container, "id", "-u").stdout.strip() == "10001"
         denied = played_pod.exec(container, "touch", "/app/written", check=False)
@@ -134,12 +142,12 @@ def test_the_worker_passes_its_liveness_probe(played):
     cluster, answers, _ = played
     if not answers["worker"]:
         pytest.skip("not applicable: no worker in this project")
-    cluster.pods["worker"].wait_for("worker", "livenessProbe", timeout=60)
+    cluster.pods[worker_pod(answers)].wait_for("worker", "livenessProbe", timeout=60)
 
 
 def test_pods_stop_cleanly_within_their_grace_period(played):
     cluster, answers, _ = played
-    for pod in ["worker"] * answers["worker"] + ["web"]:
+    for pod in dict.fromkeys([worker_pod(answers)] * answers["worker"] + ["web"]):
         grace = cluster.pods[pod].spec["terminationGracePeriodSeconds"]
         for container, (code, taken) in cluster.stop(cluster.pods[pod], grace).items():
             assert code in (0, 143), f"{pod}/{container} exited {code}"

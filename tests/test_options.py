@@ -18,6 +18,7 @@ import pytest
 from helpers import ROOT, copy_of_template
 from matrix import (
     CONTAINER_QUESTIONS,
+    DERIVED_TABLES,
     DOCKER_COMBOS,
     RUN_COMBOS,
     TABLES,
@@ -27,13 +28,22 @@ from matrix import (
     table,
 )
 
+# Every table: of a question's choices, or of the values copier.yml derives (job_backend).
+ALL_TABLES = {**TABLES, **DERIVED_TABLES}
+
+
+def values(question: str) -> list[str]:
+    """The answers `question` can have: its choices, or a derived answer's table rows."""
+    return list(table(question)) if question in DERIVED_TABLES else choices(question)
+
+
 OPTIONS = ROOT / "template" / "_options"
 MACRO = re.compile(r"\{%-? macro (\w+)\(")
 
 
 def pieces_used() -> dict[str, set[str]]:
     """{question: names of the pieces the templates render}, read from the templates."""
-    used: dict[str, set[str]] = {question: set() for question in TABLES}
+    used: dict[str, set[str]] = {question: set() for question in ALL_TABLES}
     for path in (ROOT / "template").rglob("*"):
         if path.is_file() and OPTIONS not in path.parents:
             text = path.read_text()
@@ -57,15 +67,22 @@ def test_every_choice_has_a_row_and_every_row_a_choice(question):
     assert questions()[TABLES[question]]["when"] is False  # a table, never asked
 
 
-@pytest.mark.parametrize("question", TABLES)
+def test_every_derived_answer_has_a_row_for_each_value_it_takes():
+    """job_backend: computed in copier.yml from worker and redis."""
+    source = questions()["job_backend"]["default"]
+    assert questions()["job_backend"]["when"] is False
+    assert set(re.findall(r"'(\w+)'", source)) == set(table("job_backend")), source
+
+
+@pytest.mark.parametrize("question", ALL_TABLES)
 def test_every_row_has_every_field(question):
     rows = table(question)
     fields = {answer: set(facts) for answer, facts in rows.items()}
     first = next(iter(rows))
     for answer, names in fields.items():
         assert names == fields[first], (
-            f"{TABLES[question]}.{answer} has fields {sorted(names ^ fields[first])} that "
-            f"{TABLES[question]}.{first} lacks or has (use null for a fact that does not apply)"
+            f"{ALL_TABLES[question]}.{answer} has fields {sorted(names ^ fields[first])} that "
+            f"{ALL_TABLES[question]}.{first} lacks or has (use null for a fact that does not apply)"
         )
     # Nested facts (a database's own service) have the same fields wherever they are given.
     for field in fields[first]:
@@ -74,13 +91,13 @@ def test_every_row_has_every_field(question):
             assert all(set(n) == set(nested[0]) for n in nested), f"{question}: {field}"
 
 
-@pytest.mark.parametrize("question", TABLES)
+@pytest.mark.parametrize("question", ALL_TABLES)
 def test_every_choice_has_every_piece_of_text(question):
     used = pieces_used()[question]
     assert used, f"no template uses the texts of {question}"
     files = {path.stem for path in (OPTIONS / question).glob("*.jinja")}
-    assert files == set(choices(question)), f"template/_options/{question}/ files vs choices"
-    for answer in choices(question):
+    assert files == set(values(question)), f"template/_options/{question}/ files vs choices"
+    for answer in values(question):
         have = pieces_of(question, answer)
         assert used <= have, f"{question}/{answer}.jinja lacks {sorted(used - have)}"
         assert have <= used, f"{question}/{answer}.jinja has unused {sorted(have - used)}"

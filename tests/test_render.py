@@ -17,23 +17,27 @@ from helpers import container_static_checks, lint_python, text_files
 from manifests import kubernetes_files
 from matrix import (
     COMBOS,
+    DERIVED_TABLES,
     EXCLUDED,
     TABLES,
     choices,
     combo_id,
     default,
     fill,
+    job_backend,
     option_words,
     table,
 )
 
-# Questions every project answers (worker and ocr_languages are asked only after redis/ocr).
+# Questions every project answers (ocr_languages is asked only with ocr, admin_ui only with a
+# database server).
 RECORDED_QUESTIONS = (
     "python_version",
     "package_manager",
     "wsgi_server",
     "database",
     "redis",
+    "worker",
     "ocr",
     "reverse_proxy",
     "http_port",
@@ -45,8 +49,9 @@ RECORDED_QUESTIONS = (
 
 def answers_of(combo: dict) -> dict:
     merged = {name: default(name) for name in RECORDED_QUESTIONS}
-    merged.update({"worker": False, "ocr_languages": ["eng"]})
+    merged.update({"admin_ui": False, "ocr_languages": ["eng"]})
     merged.update(combo)
+    merged["job_backend"] = job_backend(merged)
     return merged
 
 
@@ -123,13 +128,14 @@ def expected_paths(a: dict, slug: str) -> tuple[set[str], set[str]]:
 UNCHOSEN_WORDS = {
     **{
         (question, answer): option_words(question, answer)
-        for question in TABLES
+        for question in (*TABLES, *DERIVED_TABLES)
         for answer in table(question)
         if answer != "none"
     },
     ("redis", True): r"redis",
-    ("worker", True): r"\brq\b|JOB_QUEUE|worker\.py|background worker",
+    ("worker", True): r"JOB_QUEUE|worker\.py|background worker",
     ("ocr", True): r"tesseract|\bocr\b",
+    ("admin_ui", True): r"adminer|ADMIN_UI|admin UI|--profile tools",
     ("examples", True): r"/api/(notes|jobs|ocr)|note_model|word_count|word.count",
     ("kubernetes", True): r"deploy/kubernetes|kubernetes\.md|kustomiz|kubectl",
     ("ci", "github"): r"\.github|GitHub Actions|dependabot",

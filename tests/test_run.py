@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
 import time
 import urllib.request
 from pathlib import Path
@@ -18,7 +19,7 @@ import pytest
 import yaml
 
 from helpers import TOOLS_BIN, find_python, free_port, http_get, run, serving
-from matrix import RUN_COMBOS, combo_id, row, server_command
+from matrix import RUN_COMBOS, combo_id, job_backend, row, server_command
 from rawhttp import post_body
 
 pytestmark = pytest.mark.slow
@@ -149,6 +150,7 @@ def test_serves_health_readiness_and_the_database_over_http(installed, how):
                 ("database", answers["database"] != "none"),
                 ("schema", answers["database"] != "none"),
                 ("redis", answers["redis"]),
+                ("jobs", job_backend(answers) == "huey"),
                 ("ocr", answers["ocr"]),
             )
             if on
@@ -251,3 +253,50 @@ def test_one_command_line_that_reads_dotenv(installed, entry):
         + (["worker"] if answers.get("worker") else [])
     ):
         assert name in commands, commands
+
+
+# What a team's code does to run a job and watch it: enqueue, then poll its state.
+JOB_SCRIPT = """
+import sys, time
+from {slug} import create_app
+from {slug}.jobs import describe, enqueue
+with create_app().app_context():
+    if sys.argv[1] == "enqueue":
+        print(enqueue("time.sleep", float(sys.argv[2])).id)
+    else:
+        deadline = time.monotonic() + 60
+        while (state := describe(sys.argv[2])["status"]) != sys.argv[3]:
+            assert time.monotonic() < deadline and state != "failed", state
+            time.sleep(0.2)
+"""
+
+
+def test_the_worker_runs_a_job_is_healthy_and_stops_after_its_job(installed):
+    """The worker as a process (`python -m <pkg> worker`, RQ or huey): it runs a job, its
+    healthcheck passes while it runs, and SIGTERM mid-job lets the job finish first."""
+    project, answers, env = installed
+    if not answers.get("worker"):
+        pytest.skip("not applicable: no worker in this project")
+    slug = answers["project_slug"]
+    migrate(project, answers, env)
+    job = [".venv/bin/python", "-c", JOB_SCRIPT.format(slug=slug)]
+    log = project / "worker.log"
+    with log.open("w") as out:
+        worker = subprocess.Popen(
+            [".venv/bin/python", "-m", slug, "worker"],
+            cwd=project,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        job_id = run([*job, "enqueue", "3"], cwd=project, env=env).stdout.split()[-1]
+        run([*job, "wait", job_id, "started"], cwd=project, env=env)
+        run([".venv/bin/python", "-m", slug, "worker", "--check"], cwd=project, env=env)
+        worker.send_signal(signal.SIGTERM)
+        assert worker.wait(30) == 0, log.read_text()
+        run([*job, "wait", job_id, "finished"], cwd=project, env=env)
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+            worker.wait()

@@ -38,10 +38,21 @@ INVALID = [
     ({"http_port": 80}, "http_port 80 is out of range: use a port from 1024 to 65535"),
     ({"http_port": 70000}, "http_port 70000 is out of range"),
     (
-        {"redis": False, "worker": True},
-        "worker needs redis: the job queue lives in Redis. Answer redis=true, or worker=false.",
+        {"redis": False, "worker": True, "database": "mysql"},
+        "worker needs a place for its job queue: with database=mysql that is Redis. Answer "
+        "redis=true (RQ on Redis), or database=sqlite or database=postgresql (a queue in the "
+        "database, huey), or worker=false.",
+    ),
+    (
+        {"redis": False, "worker": True, "database": "none"},
+        "worker needs a place for its job queue: with database=none that is Redis.",
     ),
     ({"ocr": True, "ocr_languages": []}, "ocr_languages is empty: choose at least one of eng"),
+    (
+        {"admin_ui": True, "database": "sqlite"},
+        "admin_ui needs a database server to administer: answer database=postgresql or "
+        "database=mysql, or admin_ui=false.",
+    ),
     ({"database": "oracle"}, "Invalid choice"),
     ({"python_version": "3.10"}, "Invalid choice"),
     ({"wsgi_server": "daphne"}, "Invalid choice"),
