@@ -117,6 +117,7 @@ def factors() -> dict[str, list[Any]]:
         "services": list(SERVICES),
         "ocr": [False, True],
         "admin_ui": [False, True],
+        "metrics": [False, True],
         "reverse_proxy": choices("reverse_proxy"),
         "examples": [True, False],
         "kubernetes": [False, True],
@@ -208,6 +209,8 @@ def combo_id(answers: dict[str, Any]) -> str:
         parts.append("nginx")
     if answers.get("examples") is False:
         parts.append("no-examples")
+    if answers.get("metrics"):
+        parts.append("metrics")
     if answers.get("kubernetes"):
         parts.append("k8s")
     if answers.get("ci", default("ci")) != default("ci"):
@@ -280,6 +283,7 @@ _DOCKER_STACKS: list[dict[str, Any]] = [
         "ocr_languages": ["eng", "deu"],
         "reverse_proxy": "nginx",
         "admin_ui": True,
+        "metrics": True,
     },
     {
         "python_version": "3.11",
@@ -326,18 +330,26 @@ RUN_COMBOS = with_every_answer(
             "python_version": "3.12",
             **HOSTILE,  # hostile free-text answers: the project still passes its own tests
             "project_slug": "hostile_answers",
+            "metrics": True,
         },
         {
             "database": "mysql",
             "wsgi_server": "waitress",
             "python_version": "3.11",
             "examples": False,
+            "metrics": True,
         },
-        {"database": "none", "wsgi_server": "granian", "package_manager": "pip"},
-        {"database": "postgresql", "redis": True, "worker": True, "python_version": "3.14"},
+        {"database": "none", "wsgi_server": "granian", "package_manager": "pip", "metrics": True},
+        {
+            "database": "postgresql",
+            "redis": True,
+            "worker": True,
+            "python_version": "3.14",
+            "metrics": True,
+        },
         # Workers without Redis: huey's queue in SQLite, and in PostgreSQL.
         {"worker": True, "wsgi_server": "waitress"},
-        {"database": "postgresql", "worker": True, "package_manager": "pip"},
+        {"database": "postgresql", "worker": True, "package_manager": "pip", "metrics": True},
         {
             "ocr": True,
             "ocr_languages": ["eng", "deu"],

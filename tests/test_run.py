@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from helpers import TOOLS_BIN, find_python, free_port, http_get, run, serving
+from helpers import TOOLS_BIN, find_python, free_port, http_get, run, serving, wait_for_http
 from matrix import RUN_COMBOS, combo_id, job_backend, row, server_command
 from rawhttp import post_body
 
@@ -300,3 +300,38 @@ def test_the_worker_runs_a_job_is_healthy_and_stops_after_its_job(installed):
         if worker.poll() is None:
             worker.kill()
             worker.wait()
+
+
+def scraped(url: str, name: str, **labels: str) -> float:
+    """The value of one sample of a Prometheus text exposition (0 when absent)."""
+    status, body = http_get(url)
+    assert status == 200, body
+    wanted = ",".join(f'{key}="{value}"' for key, value in sorted(labels.items()))
+    for line in body.decode().splitlines():
+        if line.startswith(f"{name}{{{wanted}}} " if labels else f"{name} "):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+def test_metrics_count_every_request_across_the_servers_processes(installed):
+    """metrics: the server's own process serves the sum of what its worker processes counted,
+    on METRICS_PORT; the app's port has no /metrics."""
+    project, answers, env = installed
+    if not answers.get("metrics"):
+        pytest.skip("not applicable: no metrics in this project")
+    if answers["database"] != "none":
+        migrate(project, answers, env)
+    port, metrics_port = free_port(), free_port()
+    env = {**env, "WEB_CONCURRENCY": "3", "METRICS_PORT": str(metrics_port)}
+    command = server_command(answers["wsgi_server"], answers["project_slug"])
+    metrics = f"http://127.0.0.1:{metrics_port}/metrics"
+    health = {"endpoint": "/health", "method": "GET", "status": "200"}
+    log = project / "metrics.log"
+    with serving(venv_command(project, command), project, env, port, log) as server:
+        wait_for_http(metrics, server, log)  # uWSGI's metrics daemon starts beside the workers
+        before = scraped(metrics, "http_requests_total", **health)
+        for _ in range(30):
+            assert http_get(f"http://127.0.0.1:{port}/health")[0] == 200
+        assert scraped(metrics, "http_requests_total", **health) == before + 30
+        assert http_get(f"http://127.0.0.1:{port}/metrics")[0] == 404
+        assert scraped(metrics, "http_requests_in_flight") == 0
