@@ -406,6 +406,14 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str]) -> int:
     options = parser().parse_args(argv)
+    # copier runs in each project's folder: paths given relative to here must not change.
+    for name in ("manifest", "dest", "data_file"):
+        if getattr(options, name, None) is not None:
+            setattr(options, name, getattr(options, name).resolve())
+    if getattr(options, "projects", None):
+        options.projects = [project.resolve() for project in options.projects]
+    if getattr(options, "template", None) and Path(options.template).exists():
+        options.template = str(Path(options.template).resolve())
     handlers = {"new": command_new, "status": command_status, "update": command_update}
     try:
         return handlers[options.command](options)

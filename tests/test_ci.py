@@ -198,7 +198,7 @@ def test_the_template_update_workflow_updates_or_fails_on_conflicts(tmp_path, te
     template.release("1.0.0")
     project = copy_project(template.path, tmp_path / "acme", "1.0.0")
     if team_edit == "on the same line":  # the line v2_elsewhere changes too
-        edit(project / "Dockerfile", "--interval=10s --timeout=3s", "--interval=12s --timeout=3s")
+        edit(project / "Dockerfile", "--interval=2s --timeout=3s", "--interval=3s --timeout=3s")
         git(project, "commit", "-q", "-am", "team edit")
     template.release("1.1.0", v2_elsewhere)
     steps = {
@@ -219,7 +219,7 @@ def test_the_template_update_workflow_updates_or_fails_on_conflicts(tmp_path, te
     )
     if team_edit == "elsewhere":
         assert update.returncode == 0, update.stdout + update.stderr
-        assert "--interval=15s" in (project / "Dockerfile").read_text()
+        assert "--interval=5s" in (project / "Dockerfile").read_text()
         assert yaml.safe_load((project / ".copier-answers.yml").read_text())["_commit"] == "1.1.0"
     else:
         assert update.returncode == 1, update.stdout + update.stderr

@@ -86,9 +86,7 @@ def test_twenty_projects_are_created_checked_and_updated(template, tmp_path):
         with (project / "README.md").open("a") as readme:
             readme.write(README_EDIT)
         if project in conflicting:
-            edit(
-                project / "Dockerfile", "--interval=10s --timeout=3s", "--interval=12s --timeout=3s"
-            )
+            edit(project / "Dockerfile", "--interval=2s --timeout=3s", "--interval=3s --timeout=3s")
         git(project, "commit", "-q", "-am", "team edits")
     template.release("1.1.0", v2_elsewhere)
 
@@ -104,7 +102,7 @@ def test_twenty_projects_are_created_checked_and_updated(template, tmp_path):
             assert CONFLICT.search(git(project, "show", "template-update/1.1.0:Dockerfile"))
         else:
             assert ": updated (on template-update/1.1.0)" in line, line
-            assert "--interval=15s" in git(project, "show", "template-update/1.1.0:Dockerfile")
+            assert "--interval=5s" in git(project, "show", "template-update/1.1.0:Dockerfile")
         # The team's edit is kept; the project's own branch and work tree are as they were.
         assert git(project, "show", "template-update/1.1.0:README.md").endswith(README_EDIT)
         assert git(project, "rev-parse", "--abbrev-ref", "HEAD").strip() == "main"
@@ -135,7 +133,7 @@ def test_a_failing_project_does_not_stop_the_others(template, tmp_path):
     )
     assert result.returncode == 1, result.stdout + result.stderr
     assert "fleet-00: failed (" in result.stdout and "exists and is not empty" in result.stdout
-    assert "fleet-01: created (berth 1.0.0)" in result.stdout
+    assert "fleet-01: created (berth " in result.stdout
     assert (tmp_path / "fleet" / "fleet-00" / "notes.txt").read_text() == "someone's work\n"
     assert "needs a human: fleet-00: failed" in result.stdout
 

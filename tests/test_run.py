@@ -11,6 +11,7 @@ import json
 import os
 import signal
 import subprocess
+import tempfile
 import time
 import urllib.request
 from pathlib import Path
@@ -38,6 +39,8 @@ def installed(request, render, tmp_path_factory):
     answers = yaml.safe_load((project / ".copier-answers.yml").read_text())
     env = {k: v for k, v in os.environ.items() if not k.startswith(("VIRTUAL_ENV", "UV_PROJECT"))}
     env.update(SECRET_KEY="slow-tier", LOG_LEVEL="INFO", WEB_CONCURRENCY="2")
+    # Metrics ports of their own: servers of earlier tests may still be letting theirs go.
+    env.update(METRICS_PORT=str(free_port()), WORKER_METRICS_PORT=str(free_port()))
     env["DATA_DIR"] = str(tmp_path_factory.mktemp("data"))
     service = row("database", answers["database"])["service"]
     if service:  # the session's server of that kind: postgres_url, mariadb_url
@@ -293,8 +296,15 @@ def test_the_worker_runs_a_job_is_healthy_and_stops_after_its_job(installed):
         job_id = run([*job, "enqueue", "3"], cwd=project, env=env).stdout.split()[-1]
         run([*job, "wait", job_id, "started"], cwd=project, env=env)
         run([".venv/bin/python", "-m", slug, "worker", "--check"], cwd=project, env=env)
+        # What the container's healthcheck reads: a heartbeat file, fresh while the check passes.
+        alive = Path(tempfile.gettempdir()) / f"{slug}-worker.alive"
+        deadline = time.monotonic() + 15
+        while not (alive.exists() and time.time() - alive.stat().st_mtime < 30):
+            assert time.monotonic() < deadline, f"{alive} not touched:\n{log.read_text()}"
+            time.sleep(0.5)
         worker.send_signal(signal.SIGTERM)
         assert worker.wait(30) == 0, log.read_text()
+        assert not alive.exists(), "a stopped worker leaves no heartbeat file behind"
         run([*job, "wait", job_id, "finished"], cwd=project, env=env)
     finally:
         if worker.poll() is None:

@@ -5,6 +5,7 @@ tree, tagged, and real projects generated, edited, committed and updated with co
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 from pathlib import Path
@@ -67,7 +68,7 @@ def test_update_keeps_user_edits_and_brings_template_changes(template, tmp_path)
     compose = (project / "compose.yaml").read_text()
     health = (project / "src" / "acme_notes" / "health.py").read_text()
     assert USER_APT[1] in dockerfile and USER_ENV[1] in compose and USER_ROUTE in health
-    assert "HEALTHCHECK --interval=15s" in dockerfile and "stop_grace_period: 35s" in compose
+    assert "HEALTHCHECK --interval=5s" in dockerfile and "stop_grace_period: 35s" in compose
     assert conflicted_files(project) == [] and rejects(project) == []
     assert answers(project)["_commit"] == "2.0.0"
     assert_env_kept(project, env_before)
@@ -109,12 +110,17 @@ def test_update_touching_the_users_lines_conflicts_in_that_file_only(template, t
     assert "UU Dockerfile" in git(project, "status", "--porcelain")
 
 
-def test_this_tree_updates_a_project_from_the_last_release(tmp_path):
+@pytest.mark.parametrize(
+    "released_answers", [{}, {"redis": True, "worker": True}], ids=["defaults", "rq-worker"]
+)
+def test_this_tree_updates_a_project_from_the_last_release(tmp_path, request, released_answers):
+    """The last release's project updated to this tree passes its own tests; an RQ worker
+    project stays on RQ (without Redis a new project's worker would be huey's)."""
     released = last_release()
     repo = tmp_path / "berth"
     run(["git", "clone", "-q", str(RELEASES / f"{released}.bundle"), str(repo)])
     git(repo, "checkout", "-q", released)
-    project = copy_project(repo, tmp_path / "acme", released)
+    project = copy_project(repo, tmp_path / "acme", released, **released_answers)
     env_before = (project / ".env").read_text()
     # This working tree as the next release, on top of the released history.
     git(repo, "checkout", "-q", "-B", "next")
@@ -131,10 +137,16 @@ def test_this_tree_updates_a_project_from_the_last_release(tmp_path):
     assert_env_kept(project, env_before)
     for name in ("Dockerfile", "compose.yaml", ".dockerignore"):
         assert (project / name).is_file(), f"{name} of the new release is missing"
+    env = dict(os.environ)
+    if released_answers.get("worker"):
+        pyproject = (project / "pyproject.toml").read_text()
+        assert '"rq>=' in pyproject and "huey" not in pyproject
+        env["TEST_REDIS_URL"] = request.getfixturevalue("redis_url")
     run([str(TOOLS_BIN / "uv"), "sync", "--locked"], cwd=project)
     run(
         [str(TOOLS_BIN / "uv"), "run", "--locked", "pytest", "-q", "-p", "no:cacheprovider"],
         cwd=project,
+        env=env,
     )
 
 
@@ -213,8 +225,8 @@ def test_changed_defaults_leave_existing_projects_as_they_were(template, tmp_pat
     def new_defaults(t: Path) -> None:
         # A recorded answer's default changes: nothing to migrate, the answer is recorded.
         edit(t / "copier.yml", 'default: "3.13"\n', 'default: "3.12"\n')
-        # A new question whose default differs from what 1.0.0 did (10 s): existing projects
-        # keep 10s through the migration, new ones get 15s.
+        # A new question whose default differs from what 1.0.0 did (2 s): existing projects
+        # keep 2s through the migration, new ones get 15s.
         edit(
             t / "copier.yml",
             "\nhttp_port:\n",
@@ -229,13 +241,13 @@ http_port:
         )
         edit(
             t / "template" / "Dockerfile.jinja",
-            "HEALTHCHECK --interval=10s",
+            "HEALTHCHECK --interval=2s",
             "HEALTHCHECK --interval={{ healthcheck_interval }}",
         )
         add_migrations(
             t,
             migration(
-                "before", "migrate_answers.py", ANSWERS_FILE, "keep", "healthcheck_interval", "10s"
+                "before", "migrate_answers.py", ANSWERS_FILE, "keep", "healthcheck_interval", "2s"
             ),
         )
 
@@ -244,9 +256,9 @@ http_port:
     fresh = copy_project(template.path, tmp_path / "fresh", "2.0.0")
 
     assert answers(project)["python_version"] == "3.13"
-    assert answers(project)["healthcheck_interval"] == "10s"
+    assert answers(project)["healthcheck_interval"] == "2s"
     dockerfile = (project / "Dockerfile").read_text()
-    assert "FROM python:3.13-slim AS runtime" in dockerfile and "--interval=10s" in dockerfile
+    assert "FROM python:3.13-slim AS runtime" in dockerfile and "--interval=2s" in dockerfile
     fresh_dockerfile = (fresh / "Dockerfile").read_text()
     assert "FROM python:3.12-slim AS runtime" in fresh_dockerfile
     assert "--interval=15s" in fresh_dockerfile

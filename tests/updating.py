@@ -213,8 +213,8 @@ def v2_elsewhere(template: Path) -> None:
     """Template v2 touches the Dockerfile and compose.yaml far from the user's edits."""
     edit(
         template / "template" / "Dockerfile.jinja",
-        "HEALTHCHECK --interval=10s --timeout=3s",
-        "HEALTHCHECK --interval=15s --timeout=3s",
+        "HEALTHCHECK --interval=2s --timeout=3s",
+        "HEALTHCHECK --interval=5s --timeout=3s",
     )
     edit(
         template / "template" / "compose.yaml.jinja",

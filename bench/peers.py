@@ -1,0 +1,398 @@
+"""berth's containers against what users would write instead, side by side in one run.
+
+    .venv/bin/python bench/peers.py [--seconds 5] [--json OUT.json] [--chart OUT.png]
+
+The same generated application (the defaults, and a PostgreSQL + Redis + worker project) is
+containerised three ways:
+
+- berth: its Dockerfile and compose.yaml as generated;
+- seed: as the first write-up berth grew from did it: one stage on python:<v>-slim with build
+  tools, `pip install --no-cache-dir -r requirements.txt` into the system Python, `COPY . .`, a
+  curl healthcheck, `CMD ["gunicorn", "--bind", "0.0.0.0:<port>", ...]`;
+- docker init: its Python template: one stage, a non-root user, pip's cache mount,
+  `CMD gunicorn 'pkg.wsgi:app' --bind=0.0.0.0:<port>`, no healthcheck.
+
+The peers run the services berth's compose.yaml runs (database, Redis, worker, the migration)
+so that every variant serves the same requests. Figures per variant: cold build, code-only
+rebuild, image size added over the base, `up` to healthy (the first 200 of `/health` over the
+published port), idle stop, stop with a slow request in flight (and whether it completed),
+requests/s and p99 latency of `/health` and `/api/notes` at 32 connections (wrk), idle memory
+(RSS of the web container's processes). Needs a Docker engine (tests/dockerenv.py provisions
+one) and wrk (`apt-get install wrk`). A table on stdout; --json and --chart write the figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+
+import copier  # noqa: E402
+import yaml  # noqa: E402
+
+import dockerenv  # noqa: E402
+from helpers import TOOLS_BIN, expose_interpreters, free_port  # noqa: E402
+
+PROJECTS = {
+    "defaults": {},
+    "postgres+redis+worker": {"database": "postgresql", "redis": True, "worker": True},
+}
+VARIANTS = ("berth", "seed", "docker init")
+SLOW_ROUTE = """
+
+@bp.get("/slow")
+def slow():
+    import time
+
+    time.sleep(4)
+    return {"slow": "done"}
+"""
+
+SEED_DOCKERFILE = """FROM python:{python}-slim
+RUN apt-get update && apt-get install -y --no-install-recommends build-essential curl \\
+    && rm -rf /var/lib/apt/lists/*
+WORKDIR /app
+COPY requirements.txt .
+RUN pip install --no-cache-dir -r requirements.txt
+COPY . .
+ENV PYTHONPATH=/app/src
+EXPOSE {port}
+HEALTHCHECK CMD curl -f http://localhost:{port}/health || exit 1
+CMD ["gunicorn", "--bind", "0.0.0.0:{port}", "--workers", "2", "{package}.wsgi:app"]
+"""
+
+DOCKER_INIT_DOCKERFILE = """ARG PYTHON_VERSION={python}
+FROM python:${{PYTHON_VERSION}}-slim as base
+ENV PYTHONDONTWRITEBYTECODE=1
+ENV PYTHONUNBUFFERED=1
+WORKDIR /app
+ARG UID=10001
+RUN adduser --disabled-password --gecos "" --home "/nonexistent" --shell "/sbin/nologin" \\
+    --no-create-home --uid "${{UID}}" appuser
+RUN --mount=type=cache,target=/root/.cache/pip \\
+    --mount=type=bind,source=requirements.txt,target=requirements.txt \\
+    python -m pip install -r requirements.txt
+# Not in docker init's template: without it the non-root app cannot write its data volume.
+RUN mkdir -p /app/data /app/uploads && chown appuser /app/data /app/uploads
+USER appuser
+COPY . .
+ENV PYTHONPATH=/app/src
+EXPOSE {port}
+CMD gunicorn '{package}.wsgi:app' --bind=0.0.0.0:{port}
+"""
+
+
+class Bench:
+    def __init__(self, seconds: int) -> None:
+        self.docker = dockerenv.provision()
+        self.seconds = seconds
+        self.wrk = shutil.which("wrk")
+        if not self.wrk:
+            raise SystemExit("bench/peers.py needs wrk: apt-get install wrk")
+
+    def compose(self, project: Path, *args: str, check: bool = True, timeout: float = 1800):
+        return self.docker.run(
+            "compose", "--progress", "plain", *args, cwd=project, check=check, timeout=timeout
+        )
+
+
+def render(name: str, answers: dict, work: Path) -> Path:
+    dest = work / re.sub(r"\W+", "-", name)
+    copier.run_copy(
+        str(ROOT),
+        dest,
+        data={"project_name": f"Peer {name}", **answers},
+        defaults=True,
+        unsafe=True,
+        vcs_ref="HEAD",
+        quiet=True,
+    )
+    health = next((dest / "src").glob("*/health.py"))
+    health.write_text(health.read_text() + SLOW_ROUTE)
+    return dest
+
+
+def requirements(project: Path) -> str:
+    """The project's runtime dependencies, pinned, without hashes: what a seed-style
+    requirements.txt holds."""
+    lock = project / "requirements.txt"
+    if lock.exists():
+        text = lock.read_text()
+    else:
+        text = subprocess.run(
+            [
+                str(TOOLS_BIN / "uv"),
+                "export",
+                "--no-hashes",
+                "--no-dev",
+                "--no-emit-project",
+                "--frozen",
+            ],
+            cwd=project,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    return (
+        "\n".join(
+            line for line in text.splitlines() if line and not line.startswith((" ", "#", "-"))
+        )
+        + "\n"
+    )
+
+
+def make_variant(source: Path, variant: str, work: Path) -> Path:
+    """A copy of the project containerised as `variant`: its Dockerfile, and a compose.yaml
+    whose services (and their healthchecks) follow that style."""
+    project = work / f"{source.name}-{variant.replace(' ', '-')}"
+    shutil.copytree(source, project, symlinks=True)
+    if variant == "berth":
+        return project
+    answers = yaml.safe_load((project / ".copier-answers.yml").read_text())
+    facts = {
+        "python": answers["python_version"],
+        "port": answers["http_port"],
+        "package": answers["project_slug"],
+    }
+    (project / "requirements.txt").write_text(requirements(project))
+    template = SEED_DOCKERFILE if variant == "seed" else DOCKER_INIT_DOCKERFILE
+    (project / "Dockerfile").write_text(template.format(**facts))
+    (project / ".dockerignore").write_text(".git\n.venv\n.env\ndata\n")
+    compose = yaml.safe_load((project / "compose.yaml").read_text())
+    app = compose.pop("x-app")
+    for name, service in compose["services"].items():
+        if service.get("image", "").endswith(":latest") or name in ("web", "migrate", "worker"):
+            # The peers' usual shape: every app service builds, none is hardened.
+            for key in (
+                "read_only",
+                "tmpfs",
+                "cap_drop",
+                "security_opt",
+                "pull_policy",
+                "develop",
+                "deploy",
+                "stop_grace_period",
+            ):
+                service.pop(key, None)
+            service["build"] = "."
+            service["image"] = f"{project.name}:latest"
+            service.setdefault("env_file", app["env_file"])
+            service.setdefault("environment", app["environment"])
+            if name == "web" and variant == "docker init":
+                service.pop("healthcheck", None)
+            if name == "worker":
+                service["healthcheck"] = {"disable": True}
+    (project / "compose.yaml").write_text(yaml.safe_dump(compose, sort_keys=False))
+    return project
+
+
+def image_added_mb(bench: Bench, image: str, base: str) -> float:
+    size = lambda ref: int(bench.docker.run("image", "inspect", "-f", "{{.Size}}", ref).stdout)  # noqa: E731
+    return (size(image) - size(base)) / 1e6
+
+
+def until_healthy(url: str, timeout: float = 120) -> float:
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        try:
+            with urllib.request.urlopen(url, timeout=1) as response:  # noqa: S310
+                if response.status == 200:
+                    return time.monotonic() - started
+        except OSError:
+            pass
+        time.sleep(0.05)
+    raise SystemExit(f"{url} never answered 200")
+
+
+def wrk(bench: Bench, url: str) -> tuple[float, float]:
+    out = subprocess.run(
+        [bench.wrk, "-t2", "-c32", f"-d{bench.seconds}s", "--latency", url],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out)[1])
+    p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)", out)
+    scale = {"us": 0.001, "ms": 1.0, "s": 1000.0}[p99[2]]
+    return rps, float(p99[1]) * scale
+
+
+def idle_rss_mb(bench: Bench, project: Path) -> float:
+    container = bench.compose(project, "ps", "-q", "web").stdout.strip()
+    pids = bench.docker.run("top", container, "-o", "rss").stdout.splitlines()[1:]
+    return sum(int(line.split()[0]) for line in pids if line.split()) / 1024
+
+
+def measure(bench: Bench, project: Path) -> dict[str, object]:
+    answers = yaml.safe_load((project / ".copier-answers.yml").read_text())
+    port = free_port()
+    bench.docker.env["HTTP_PORT"] = str(port)
+    base = f"http://127.0.0.1:{port}"
+    image = yaml.safe_load((project / "compose.yaml").read_text())
+    image = (image.get("x-app") or image["services"]["web"])["image"]
+    figures: dict[str, object] = {}
+    bench.compose(project, "down", "--volumes", "--remove-orphans", check=False)
+    bench.docker.run("image", "rm", "-f", image, check=False)
+    bench.docker.run("builder", "prune", "-af", check=False)
+    started = time.monotonic()
+    bench.compose(project, "build")
+    figures["cold build s"] = time.monotonic() - started
+    health = next((project / "src").glob("*/health.py"))
+    health.write_text(health.read_text() + f"\n# run {uuid.uuid4()}\n")
+    started = time.monotonic()
+    bench.compose(project, "build")
+    figures["code-only rebuild s"] = time.monotonic() - started
+    figures["image added MB"] = image_added_mb(
+        bench, image, f"python:{answers['python_version']}-slim"
+    )
+    # up to healthy, on a built stack whose data already exists (the everyday restart)
+    bench.compose(project, "up", "-d", "--wait", "--wait-timeout", "180", check=False)
+    until_healthy(f"{base}/health")
+    bench.compose(project, "down")
+    started = time.monotonic()
+    up = subprocess.Popen(
+        [bench.docker.cli, "compose", "up", "-d"],
+        cwd=project,
+        env=bench.docker.env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    figures["up to healthy s"] = until_healthy(f"{base}/health") + 0.0
+    up.wait()
+    bench.compose(project, "up", "-d", "--wait", "--wait-timeout", "180", check=False)
+    until_healthy(f"{base}/health")
+    time.sleep(3)
+    figures["idle RSS MB"] = idle_rss_mb(bench, project)
+    for path in ("/health", "/api/notes"):
+        if path == "/api/notes" and answers["database"] == "none":
+            continue
+        rps, p99 = wrk(bench, f"{base}{path}")
+        figures[f"{path} req/s"], figures[f"{path} p99 ms"] = rps, p99
+    started = time.monotonic()
+    bench.compose(project, "stop", "web")
+    figures["idle stop s"] = time.monotonic() - started
+    bench.compose(project, "up", "-d", "--wait", "--wait-timeout", "180", check=False)
+    until_healthy(f"{base}/health")
+    result: dict[str, object] = {}
+
+    def slow_request() -> None:
+        try:
+            with urllib.request.urlopen(f"{base}/slow", timeout=30) as response:  # noqa: S310
+                result["status"] = response.status
+        except (urllib.error.URLError, OSError) as error:
+            result["status"] = repr(error)
+
+    request = threading.Thread(target=slow_request)
+    request.start()
+    time.sleep(1)
+    started = time.monotonic()
+    bench.compose(project, "stop", "web")
+    figures["stop in flight s"] = time.monotonic() - started
+    request.join()
+    figures["in-flight request completed"] = result.get("status") == 200
+    bench.compose(project, "down", "--volumes", "--remove-orphans", check=False)
+    bench.docker.run("image", "rm", "-f", image, check=False)
+    return figures
+
+
+def print_table(rows: list[dict]) -> None:
+    keys = [k for k in rows[0] if k not in ("project", "variant")]
+    for key in sorted({k for row in rows for k in row} - set(keys) - {"project", "variant"}):
+        keys.append(key)
+    for project in dict.fromkeys(row["project"] for row in rows):
+        print(f"\n{project}\n")
+        ours = [r for r in rows if r["project"] == project]
+        print("| Figure | " + " | ".join(r["variant"] for r in ours) + " | berth vs best peer |")
+        print("|---|" + "---:|" * (len(ours) + 1))
+        for key in keys:
+            values = [r.get(key) for r in ours]
+            cells = [
+                ("yes" if v else "no") if isinstance(v, bool) else "-" if v is None else f"{v:.2f}"
+                for v in values
+            ]
+            ratio = ""
+            numbers = [v for v in values if isinstance(v, float)]
+            if len(numbers) == len(values) and all(values[1:]):
+                higher_better = "req/s" in key
+                peers = values[1:]
+                best = max(peers) if higher_better else min(peers)
+                ratio = f"{values[0] / best:.2f}x" if best else ""
+            print(f"| {key} | " + " | ".join(cells) + f" | {ratio} |")
+
+
+def chart(rows: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figures = ["up to healthy s", "idle stop s", "image added MB", "/health req/s"]
+    fig, axes = plt.subplots(1, len(figures), figsize=(4 * len(figures), 3.2))
+    projects = list(dict.fromkeys(row["project"] for row in rows))
+    for axis, key in zip(axes, figures, strict=True):
+        width = 0.8 / len(VARIANTS)
+        for index, variant in enumerate(VARIANTS):
+            values = [
+                next(
+                    (r.get(key, 0) for r in rows if r["project"] == p and r["variant"] == variant),
+                    0,
+                )
+                for p in projects
+            ]
+            axis.bar(
+                [i + index * width for i in range(len(projects))], values, width, label=variant
+            )
+        axis.set_title(key)
+        axis.set_xticks([i + width for i in range(len(projects))], projects, fontsize=7)
+    axes[0].legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seconds", type=int, default=5, help="wrk duration per route")
+    parser.add_argument("--json", type=Path)
+    parser.add_argument("--chart", type=Path)
+    options = parser.parse_args()
+    expose_interpreters(["3.13"])
+    bench = Bench(options.seconds)
+    work = Path(tempfile.mkdtemp(prefix="berth-peers-"))
+    rows = []
+    try:
+        for name, answers in PROJECTS.items():
+            source = render(name, answers, work)
+            dockerenv.ensure_images(bench.docker, dockerenv.images_named_by(source))
+            for variant in VARIANTS:
+                project = make_variant(source, variant, work)
+                started = time.monotonic()
+                rows.append({"project": name, "variant": variant, **measure(bench, project)})
+                print(
+                    f"measured {name} / {variant} in {time.monotonic() - started:.0f} s",
+                    file=sys.stderr,
+                    flush=True,
+                )
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    print_table(rows)
+    if options.json:
+        options.json.write_text(json.dumps(rows, indent=2))
+    if options.chart:
+        chart(rows, options.chart)
+
+
+if __name__ == "__main__":
+    main()
