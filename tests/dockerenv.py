@@ -156,7 +156,9 @@ def images_named_by(project: Path) -> list[str]:
     refs += [r for r in re.findall(r"^FROM\s+(\S+)", dockerfile, re.M | re.I) if r not in stages]
     refs += [r for r in re.findall(r"--from=(\S+)", dockerfile) if r not in stages]
     compose = yaml.safe_load((project / "compose.yaml").read_text())
-    refs += [s["image"] for s in compose["services"].values() if "image" in s and "build" not in s]
+    services = compose["services"].values()
+    built = {s["image"] for s in services if "build" in s and "image" in s}  # web's, run by others
+    refs += [s["image"] for s in services if "image" in s and s["image"] not in built]
     return list(dict.fromkeys(refs))
 
 

@@ -8,7 +8,6 @@ reported with the file's name, no project's own branch is touched. Organisation 
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 from pathlib import Path
@@ -16,39 +15,14 @@ from pathlib import Path
 import pytest
 import yaml
 
+from fleets import fleet, manifest_of, new_fleet, status
 from helpers import ROOT, TOOLS_BIN
 from matrix import COMBOS
 from updating import CONFLICT, TemplateRepo, answers, edit, git, v2_elsewhere
 
 pytestmark = pytest.mark.slow
 
-FLEET = ROOT / "scripts" / "fleet"
 README_EDIT = "\nOwned by the payments team.\n"
-
-
-def fleet(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [str(FLEET), *args],
-        capture_output=True,
-        text=True,
-        env={**os.environ, **(env or {}), "PATH": f"{TOOLS_BIN}:{os.environ['PATH']}"},
-        timeout=1800,
-    )
-
-
-def manifest_of(combos: list[dict], path: Path) -> Path:
-    projects = []
-    for index, combo in enumerate(combos):
-        entry = {k: v for k, v in combo.items() if k not in ("project_name", "http_port")}
-        projects.append({"project_name": f"Fleet {index:02d}", **entry})
-    path.write_text(yaml.safe_dump({"projects": projects}, sort_keys=False))
-    return path
-
-
-def status(*projects: Path) -> tuple[int, list[dict]]:
-    result = fleet("status", "--json", *map(str, projects))
-    assert result.returncode in (0, 1), result.stdout + result.stderr
-    return result.returncode, json.loads(result.stdout)
 
 
 @pytest.fixture(scope="module")
@@ -62,13 +36,10 @@ def test_twenty_projects_are_created_checked_and_updated(template, tmp_path):
     combos = COMBOS[:20]
     assert len(combos) == 20
     manifest = manifest_of(combos, tmp_path / "projects.yml")
-    created = fleet(
-        "new",
-        "--manifest",
-        str(manifest),
-        str(tmp_path / "fleet"),
-        "--template",
-        str(template.path),
+    created = new_fleet(
+        manifest,
+        tmp_path / "fleet",
+        template.path,
         "--jobs",
         "4",
     )
@@ -123,13 +94,10 @@ def test_a_failing_project_does_not_stop_the_others(template, tmp_path):
     manifest = manifest_of([{}, {"database": "postgresql"}], tmp_path / "projects.yml")
     (tmp_path / "fleet" / "fleet-00").mkdir(parents=True)
     (tmp_path / "fleet" / "fleet-00" / "notes.txt").write_text("someone's work\n")
-    result = fleet(
-        "new",
-        "--manifest",
-        str(manifest),
-        str(tmp_path / "fleet"),
-        "--template",
-        str(template.path),
+    result = new_fleet(
+        manifest,
+        tmp_path / "fleet",
+        template.path,
     )
     assert result.returncode == 1, result.stdout + result.stderr
     assert "fleet-00: failed (" in result.stdout and "exists and is not empty" in result.stdout
@@ -186,13 +154,10 @@ def test_organisation_defaults_land_in_projects_and_an_answer_still_wins(templat
             }
         )
     )
-    result = fleet(
-        "new",
-        "--manifest",
-        str(manifest),
-        str(tmp_path / "fleet"),
-        "--template",
-        str(template.path),
+    result = new_fleet(
+        manifest,
+        tmp_path / "fleet",
+        template.path,
         "--data-file",
         str(org),
         env={"COPIER_SETTINGS_PATH": str(settings)},
@@ -208,13 +173,10 @@ def test_organisation_defaults_land_in_projects_and_an_answer_still_wins(templat
 
 def test_update_runs_each_projects_tests_and_reports_a_failure(template, tmp_path):
     manifest = manifest_of([{}, {"package_manager": "pip"}], tmp_path / "projects.yml")
-    fleet(
-        "new",
-        "--manifest",
-        str(manifest),
-        str(tmp_path / "fleet"),
-        "--template",
-        str(template.path),
+    new_fleet(
+        manifest,
+        tmp_path / "fleet",
+        template.path,
     )
     good, broken = tmp_path / "fleet" / "fleet-00", tmp_path / "fleet" / "fleet-01"
     (broken / "tests" / "test_team.py").write_text("def test_team() -> None:\n    assert False\n")
