@@ -13,10 +13,12 @@ containerised three ways:
   `CMD gunicorn 'pkg.wsgi:app' --bind=0.0.0.0:<port>`, no healthcheck.
 
 The peers run the services berth's compose.yaml runs (database, Redis, worker, the migration)
-so that every variant serves the same requests. Figures per variant: cold build, code-only
+under the same resource limits (web: 1 CPU), so that every variant serves the same requests
+with the same means. Figures per variant: cold build, code-only
 rebuild, image size added over the base, `up` to healthy (the first 200 of `/health` over the
 published port), idle stop, stop with a slow request in flight (and whether it completed),
-requests/s and p99 latency of `/health` and `/api/notes` at 32 connections (wrk), idle memory
+requests/s and p99 latency of `/health` and `/api/notes` at 32 connections (wrk; medians of
+interleaved rounds, A B C A B C ..., so that noise hits all alike), idle memory
 (RSS of the web container's processes). Needs a Docker engine (tests/dockerenv.py provisions
 one) and wrk (`apt-get install wrk`). A table on stdout; --json and --chart write the figures.
 """
@@ -27,6 +29,7 @@ import argparse
 import json
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -232,8 +235,8 @@ def wrk(bench: Bench, url: str) -> tuple[float, float]:
 
 def idle_rss_mb(bench: Bench, project: Path) -> float:
     container = bench.compose(project, "ps", "-q", "web").stdout.strip()
-    pids = bench.docker.run("top", container, "-o", "rss").stdout.splitlines()[1:]
-    return sum(int(line.split()[0]) for line in pids if line.split()) / 1024
+    rows = bench.docker.run("top", container, "-o", "pid,rss").stdout.splitlines()[1:]
+    return sum(int(line.split()[1]) for line in rows if line.split()) / 1024
 
 
 def measure(bench: Bench, project: Path) -> dict[str, object]:
@@ -276,11 +279,6 @@ def measure(bench: Bench, project: Path) -> dict[str, object]:
     until_healthy(f"{base}/health")
     time.sleep(3)
     figures["idle RSS MB"] = idle_rss_mb(bench, project)
-    for path in ("/health", "/api/notes"):
-        if path == "/api/notes" and answers["database"] == "none":
-            continue
-        rps, p99 = wrk(bench, f"{base}{path}")
-        figures[f"{path} req/s"], figures[f"{path} p99 ms"] = rps, p99
     started = time.monotonic()
     bench.compose(project, "stop", "web")
     figures["idle stop s"] = time.monotonic() - started
@@ -303,9 +301,33 @@ def measure(bench: Bench, project: Path) -> dict[str, object]:
     figures["stop in flight s"] = time.monotonic() - started
     request.join()
     figures["in-flight request completed"] = result.get("status") == 200
+    bench.compose(project, "down", check=False)
+    return figures
+
+
+def throughput(bench: Bench, projects: list[Path], rounds: int) -> list[dict[str, float]]:
+    """Requests/s and p99 of each route, per project, in interleaved rounds (A B C, A B C, ...)
+    so that the machine's noise hits every variant alike; medians."""
+    samples: list[dict[str, list[float]]] = [{} for _ in projects]
+    for _ in range(rounds):
+        for project, sample in zip(projects, samples, strict=True):
+            port = free_port()
+            bench.docker.env["HTTP_PORT"] = str(port)
+            bench.compose(project, "up", "-d", "--wait", "--wait-timeout", "180", check=False)
+            until_healthy(f"http://127.0.0.1:{port}/health")
+            for path in ("/health", "/api/notes"):
+                rps, p99 = wrk(bench, f"http://127.0.0.1:{port}{path}")
+                sample.setdefault(f"{path} req/s", []).append(rps)
+                sample.setdefault(f"{path} p99 ms", []).append(p99)
+            bench.compose(project, "down", check=False)
+    return [{key: statistics.median(values) for key, values in s.items()} for s in samples]
+
+
+def clean_up(bench: Bench, project: Path) -> None:
+    image = yaml.safe_load((project / "compose.yaml").read_text())
+    image = (image.get("x-app") or image["services"]["web"])["image"]
     bench.compose(project, "down", "--volumes", "--remove-orphans", check=False)
     bench.docker.run("image", "rm", "-f", image, check=False)
-    return figures
 
 
 def print_table(rows: list[dict]) -> None:
@@ -365,6 +387,7 @@ def chart(rows: list[dict], path: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=int, default=5, help="wrk duration per route")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved load rounds")
     parser.add_argument("--json", type=Path)
     parser.add_argument("--chart", type=Path)
     options = parser.parse_args()
@@ -376,15 +399,20 @@ def main() -> None:
         for name, answers in PROJECTS.items():
             source = render(name, answers, work)
             dockerenv.ensure_images(bench.docker, dockerenv.images_named_by(source))
-            for variant in VARIANTS:
-                project = make_variant(source, variant, work)
+            variants = [make_variant(source, variant, work) for variant in VARIANTS]
+            measured = []
+            for variant, project in zip(VARIANTS, variants, strict=True):
                 started = time.monotonic()
-                rows.append({"project": name, "variant": variant, **measure(bench, project)})
+                measured.append({"project": name, "variant": variant, **measure(bench, project)})
                 print(
                     f"measured {name} / {variant} in {time.monotonic() - started:.0f} s",
                     file=sys.stderr,
                     flush=True,
                 )
+            loads = throughput(bench, variants, options.rounds)
+            rows += [{**row, **load} for row, load in zip(measured, loads, strict=True)]
+            for project in variants:
+                clean_up(bench, project)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     print_table(rows)

@@ -177,6 +177,8 @@ def to_answers(row: dict, index: int, ocr_index: int = 0) -> dict[str, Any]:
         "Acme Document Processing Platform" if index == 0 else f"Service {index:02d}"
     )
     answers["http_port"] = PORTS[index % len(PORTS)]
+    if index % 2:  # half the projects name the organisation's registry
+        answers["registry"] = "ghcr.io/acme"
     if row["ocr"]:
         answers["ocr_languages"] = LANGUAGE_SETS[ocr_index % len(LANGUAGE_SETS)]
     return answers

@@ -141,7 +141,13 @@ def test_organisation_defaults_land_in_projects_and_an_answer_still_wins(templat
     settings.write_text(yaml.safe_dump({"defaults": {"author_name": "Platform team"}}))
     org = tmp_path / "org.yml"
     org.write_text(
-        yaml.safe_dump({"author_email": "platform@acme.example", "python_version": "3.12"})
+        yaml.safe_dump(
+            {
+                "author_email": "platform@acme.example",
+                "python_version": "3.12",
+                "registry": "ghcr.io/acme",
+            }
+        )
     )
     manifest = tmp_path / "projects.yml"
     manifest.write_text(
@@ -167,6 +173,7 @@ def test_organisation_defaults_land_in_projects_and_an_answer_still_wins(templat
     assert one["author_name"] == two["author_name"] == "Platform team"
     assert one["author_email"] == two["author_email"] == "platform@acme.example"
     assert (one["python_version"], two["python_version"]) == ("3.12", "3.13")
+    assert one["registry"] == two["registry"] == "ghcr.io/acme"
     pyproject = (tmp_path / "fleet" / "org-one" / "pyproject.toml").read_text()
     assert 'requires-python = ">=3.12"' in pyproject and "platform@acme.example" in pyproject
 

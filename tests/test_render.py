@@ -44,6 +44,7 @@ RECORDED_QUESTIONS = (
     "examples",
     "metrics",
     "kubernetes",
+    "registry",
     "ci",
 )
 

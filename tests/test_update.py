@@ -85,13 +85,13 @@ def test_update_touching_the_users_lines_conflicts_in_that_file_only(template, t
     project = copy_project(template.path, tmp_path / "acme", "1.0.0")
     env_before = (project / ".env").read_text()
     user_edits(project)
-    edit(project / "Dockerfile", "--start-period=20s", "--start-period=40s")
+    edit(project / "Dockerfile", "--start-period=30s", "--start-period=40s")
     git(project, "commit", "-q", "-am", "team: slower start")
     template.release(
         "2.0.0",
         lambda t: (
             v2_elsewhere(t),
-            edit(t / "template" / "Dockerfile.jinja", "--start-period=20s", "--start-period=30s"),
+            edit(t / "template" / "Dockerfile.jinja", "--start-period=30s", "--start-period=25s"),
         ),
     )
 
@@ -99,7 +99,7 @@ def test_update_touching_the_users_lines_conflicts_in_that_file_only(template, t
 
     assert conflicted_files(project) == ["Dockerfile"]
     dockerfile = (project / "Dockerfile").read_text()
-    assert "--start-period=40s" in dockerfile and "--start-period=30s" in dockerfile
+    assert "--start-period=40s" in dockerfile and "--start-period=25s" in dockerfile
     assert USER_APT[1] in dockerfile, "the user's non-conflicting edit in that file is kept"
     assert USER_ENV[1] in (project / "compose.yaml").read_text()
     assert USER_ROUTE in (project / "src" / "acme_notes" / "health.py").read_text()

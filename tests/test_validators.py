@@ -53,6 +53,8 @@ INVALID = [
         "admin_ui needs a database server to administer: answer database=postgresql or "
         "database=mysql, or admin_ui=false.",
     ),
+    ({"registry": "https://ghcr.io/acme"}, 'registry "https://ghcr.io/acme" is not a registry'),
+    ({"registry": "GHCR.io/Acme"}, "use lowercase host/path like ghcr.io/acme"),
     ({"database": "oracle"}, "Invalid choice"),
     ({"python_version": "3.10"}, "Invalid choice"),
     ({"wsgi_server": "daphne"}, "Invalid choice"),
