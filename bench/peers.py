@@ -178,7 +178,8 @@ def make_variant(source: Path, variant: str, work: Path) -> Path:
     app = compose.pop("x-app")
     for name, service in compose["services"].items():
         if service.get("image", "").endswith(":latest") or name in ("web", "migrate", "worker"):
-            # The peers' usual shape: every app service builds, none is hardened.
+            # The peers' usual shape: every app service builds, none is hardened. They keep
+            # berth's resource limits (`deploy`): the same CPU for every variant's load figures.
             for key in (
                 "read_only",
                 "tmpfs",
@@ -186,7 +187,6 @@ def make_variant(source: Path, variant: str, work: Path) -> Path:
                 "security_opt",
                 "pull_policy",
                 "develop",
-                "deploy",
                 "stop_grace_period",
             ):
                 service.pop(key, None)
