@@ -197,3 +197,14 @@ def test_the_production_overlay_runs_the_image_from_the_registry_answered(built)
         project / manifests.KUBERNETES / "overlays/production/kustomization.yaml"
     ).read_text()
     assert ("CHANGE ME: where CI pushes the image" in overlay) == (not answers["registry"])
+
+
+def test_the_production_docs_name_where_the_generated_ci_pushes_the_image(built):
+    project, answers, _ = built
+    docs = (project / "docs" / "kubernetes.md").read_text()
+    pushed_to = {"github": "`ghcr.io/<owner>/<repository>`", "gitlab": "`$CI_REGISTRY_IMAGE`"}
+    for ci, target in pushed_to.items():
+        assert (target in docs) == (answers["ci"] == ci), ci
+    app = answers["project_slug"].replace("_", "-")
+    mismatch_hint = f"if that is not\n   `{answers['registry']}/{app}`"
+    assert (mismatch_hint in docs) == bool(answers["registry"] and answers["ci"] != "none")
