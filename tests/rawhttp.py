@@ -1,15 +1,19 @@
 """HTTP requests too large or too odd for urllib: a declared body that is never sent in full,
-a chunked body, and the status (or the closed connection) the server answers with."""
+a chunked body, and the status (or the closed connection) the server answers with. Plain HTTP
+to a port, or any edge.Target (HTTPS included)."""
 
 from __future__ import annotations
 
 import socket
+import ssl
+
+from edge import Target
 
 CHUNK = 64 * 1024
 
 
 def post_body(
-    port: int,
+    site: int | Target,
     path: str,
     size: int,
     *,
@@ -21,47 +25,52 @@ def post_body(
     (None, b"") when the server closed the connection without one. Stops sending as soon as
     the server answers or closes: a server that refuses a large body early is not made to
     read it."""
+    site = Target(site) if isinstance(site, int) else site
     framing = "Transfer-Encoding: chunked" if chunked else f"Content-Length: {size}"
-    head = (
-        f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: {content_type}\r\n"
-        f"{framing}\r\nConnection: close\r\n\r\n"
-    ).encode()
-    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
+    head = site.request(
+        "POST", path, f"Content-Type: {content_type}\r\n{framing}\r\nConnection: close\r\n\r\n"
+    )
+    with site.connect(timeout) as sock:
         sock.sendall(head)
-        sent = 0
+        sent, early = 0, b""
         try:
             while sent < size:
                 piece = b"{" + b" " * (min(CHUNK, size - sent) - 1)
                 sock.sendall(b"%x\r\n%s\r\n" % (len(piece), piece) if chunked else piece)
                 sent += len(piece)
-                if _answered(sock):
+                answered, early = _answered(sock)
+                if answered:
                     break
             else:
                 if chunked:
                     sock.sendall(b"0\r\n\r\n")
-        except (BrokenPipeError, ConnectionResetError):
-            pass
-        return _response(sock)
+        except (BrokenPipeError, ConnectionResetError, ssl.SSLError):
+            pass  # the server closed the connection before the body was sent
+        return _response(sock, early)
 
 
-def _answered(sock: socket.socket) -> bool:
-    """True once the server has sent something or closed the connection."""
+def _answered(sock: socket.socket) -> tuple[bool, bytes]:
+    """Whether the server has sent something or closed the connection, and what of its answer
+    had to be read to tell (over TLS: a peek at the raw socket would see session tickets)."""
+    timeout = sock.gettimeout()
     sock.setblocking(False)
     try:
+        if isinstance(sock, ssl.SSLSocket):
+            return True, sock.recv(1)  # b"" at the end of the stream
         sock.recv(1, socket.MSG_PEEK)  # data, or b"" at the end of the stream
-        return True
-    except (BlockingIOError, InterruptedError):
-        return False
-    except ConnectionResetError:
-        return True
+        return True, b""
+    except (BlockingIOError, InterruptedError, ssl.SSLWantReadError):
+        return False, b""
+    except (ConnectionResetError, ssl.SSLError):
+        return True, b""
     finally:
-        sock.setblocking(True)
+        sock.settimeout(timeout)
 
 
-def _response(sock: socket.socket) -> tuple[int | None, bytes]:
+def _response(sock: socket.socket, early: bytes = b"") -> tuple[int | None, bytes]:
     try:
         reply = sock.makefile("rb")
-        status_line = reply.readline()
+        status_line = early + reply.readline()
         parts = status_line.split()
         if len(parts) < 2 or not parts[0].startswith(b"HTTP/"):
             return None, b""
@@ -71,5 +80,5 @@ def _response(sock: socket.socket) -> tuple[int | None, bytes]:
             if name.strip().lower() == "content-length":
                 length = int(value.strip())
         return int(parts[1]), reply.read(length) if length else b""
-    except (ConnectionResetError, TimeoutError):
+    except (ConnectionResetError, TimeoutError, ssl.SSLError):
         return None, b""

@@ -9,12 +9,15 @@ that reuses the dependency layer, and `docker stop` draining a request in flight
 
 from __future__ import annotations
 
+import gzip
 import io
 import json
 import os
 import re
 import shutil
 import signal
+import socket
+import ssl
 import subprocess
 import threading
 import time
@@ -30,13 +33,15 @@ import yaml
 
 import adminui
 import dockerenv
+import edge
 from helpers import container_static_checks, free_port, runnable_blocks
-from matrix import DOCKER_COMBOS, combo_id, default, job_backend, row
+from matrix import DOCKER_COMBOS, combo_id, default, fill, job_backend, row
 from rawhttp import post_body
 
 pytestmark = pytest.mark.docker
 
 APP_UID = "10001"
+CADDY_LOCAL_CA = "/data/caddy/pki/authorities/local/root.crt"
 HUEY_SHUTDOWN_TIMEOUT = 4
 
 
@@ -46,8 +51,21 @@ class Stack:
     answers: dict[str, Any]
     docker: dockerenv.Docker
     name: str
-    port: int
+    port: int  # where the site is published: its HTTPS port when the proxy serves HTTPS
+    http_port: int  # HTTP_PORT
     stored: dict[str, Any] = field(default_factory=dict)  # what the round trips wrote
+    tls: ssl.SSLContext | None = None  # trusts the proxy's local CA (reverse_proxy=caddy)
+
+    @property
+    def site(self) -> edge.Target:
+        """The published site, as clients reach it (HTTPS for localhost, or plain HTTP)."""
+        if self.tls:
+            return edge.Target(self.port, self.tls, "localhost")
+        return edge.Target(self.port)
+
+    @property
+    def base_url(self) -> str:
+        return f"https://localhost:{self.port}" if self.tls else f"http://127.0.0.1:{self.port}"
 
     @property
     def slug(self) -> str:
@@ -74,6 +92,14 @@ class Stack:
     def up(self) -> None:
         result = self.compose("up", "-d", "--wait", "--wait-timeout", "180", check=False)
         assert result.returncode == 0, f"up --wait failed:\n{result.stderr}{self.diagnostics()}"
+        if row("reverse_proxy", self.answers["reverse_proxy"])["https"] and not self.tls:
+            self.tls = ssl.create_default_context(cafile=self.local_ca())
+
+    def local_ca(self) -> Path:
+        """The root certificate of Caddy's own CA (it signs localhost's), as the docs fetch it."""
+        path = self.project / "caddy-local-ca.crt"
+        self.compose("cp", f"caddy:{CADDY_LOCAL_CA}", str(path))
+        return path
 
     def request(
         self,
@@ -87,10 +113,10 @@ class Stack:
         if body is not None:
             data, headers = json.dumps(body).encode(), {"Content-Type": "application/json"}
         req = urllib.request.Request(
-            f"http://127.0.0.1:{self.port}{path}", data=data, headers=headers or {}, method=method
+            f"{self.base_url}{path}", data=data, headers=headers or {}, method=method
         )
         try:
-            with urllib.request.urlopen(req, timeout=timeout) as response:  # noqa: S310
+            with urllib.request.urlopen(req, timeout=timeout, context=self.tls) as response:  # noqa: S310
                 return response.status, json.loads(response.read() or b"null")
         except urllib.error.HTTPError as error:
             return error.code, json.loads(error.read() or b"null")
@@ -129,8 +155,11 @@ def stack(request, render, docker, tmp_path_factory):
     except dockerenv.ImageUnavailable as error:
         pytest.skip(f"cannot be built on this machine: {error}")
     name = f"berth-{DOCKER_COMBOS.index(request.param)}-{answers['project_slug']}".replace("_", "-")
-    stack = Stack(project, answers, docker, name, free_port())
-    docker.env["HTTP_PORT"] = str(stack.port)
+    http_port = free_port()
+    https = row("reverse_proxy", answers["reverse_proxy"])["https"]
+    stack = Stack(project, answers, docker, name, free_port() if https else http_port, http_port)
+    docker.env["HTTP_PORT"] = str(http_port)
+    docker.env["HTTPS_PORT"] = str(stack.port)
     docker.env["ADMIN_UI_PORT"] = str(free_port())
     # Leftovers of an interrupted earlier run (containers, volumes) must not leak into this one.
     stack.compose("down", "--volumes", "--remove-orphans", check=False)
@@ -182,9 +211,18 @@ def test_the_command_line_and_the_migration_log(stack):
 
 
 def test_only_the_entry_service_publishes_a_port(stack):
+    """The proxy (or web) publishes the site; a pre-fork server with no proxy in front, on
+    127.0.0.1 only (a load balancer goes in front); the rest on all interfaces."""
     services = yaml.safe_load(stack.compose("config", "--format", "yaml").stdout)["services"]
     published = {name for name, service in services.items() if service.get("ports")}
-    assert published == {"nginx" if stack.answers["reverse_proxy"] == "nginx" else "web"}
+    entry = row("reverse_proxy", stack.answers["reverse_proxy"])["published_service"]
+    assert published == {entry}
+    guarded = (
+        entry == "web"
+        and not row("wsgi_server", stack.answers["wsgi_server"])["withstands_slow_clients"]
+    )
+    for port in services[entry]["ports"]:
+        assert port.get("host_ip", "0.0.0.0") == ("127.0.0.1" if guarded else "0.0.0.0"), port  # noqa: S104
 
 
 def test_row_job_and_ocr_round_trips(stack):
@@ -273,13 +311,15 @@ def run_documented(stack: Stack, commands: list[str], tmp_path: Path) -> str:
         **stack.docker.env,
         "PATH": f"{shim}:{stack.docker.env['PATH']}",
         "COMPOSE_PROJECT_NAME": stack.name,
-        "HTTP_PORT": str(stack.port),
     }
+    # The site's address in the docs, for the one the stack publishes.
+    documented = fill(
+        row("reverse_proxy", stack.answers["reverse_proxy"])["local_url"],
+        http_port=stack.answers["http_port"],
+    )
     output = []
     for command in commands:
-        command = command.replace(
-            f"localhost:{stack.answers['http_port']}", f"127.0.0.1:{stack.port}"
-        )
+        command = command.replace(documented, stack.base_url)
         result = subprocess.run(
             ["bash", "-euo", "pipefail", "-c", command],
             cwd=stack.project,
@@ -436,12 +476,12 @@ def test_no_request_body_takes_a_worker_down(stack):
     started = stack.docker.run("inspect", "-f", "{{.State.StartedAt}}", web).stdout
     route = json_route(stack)
     # Just above the limit: every server lets the app answer, with its JSON 413.
-    status, body = post_body(stack.port, route, limit + 2**19)
+    status, body = post_body(stack.site, route, limit + 2**19)
     assert status == 413 and json.loads(body)["error"]["status"] == 413, body
     # 200 MB declared, and 50 MB chunked: refused (or the connection closed) without the
     # body being read into memory.
-    assert post_body(stack.port, route, 200 * 2**20)[0] in {413, None}
-    assert post_body(stack.port, route, 50 * 2**20, chunked=True)[0] in {400, 413, None}
+    assert post_body(stack.site, route, 200 * 2**20)[0] in {413, None}
+    assert post_body(stack.site, route, 50 * 2**20, chunked=True)[0] in {400, 413, None}
     assert stack.request("GET", "/health") == (200, {"status": "ok"})
     after = stack.docker.run("inspect", "-f", "{{.State.StartedAt}}", web).stdout
     assert after == started, "web was restarted"
@@ -734,7 +774,9 @@ def test_stale_lock_fails_the_build_with_a_clear_message(stack):
         assert re.search(r"requires six, which is not installed", output, re.I), output
 
 
-SLOW_ROUTE = '''
+# Routes the docker tier adds to the app (health.py's blueprint), by a code-only change.
+TEST_ROUTES = (
+    '''
 
 @bp.get("/slow")
 def slow():
@@ -745,14 +787,22 @@ def slow():
 
     time.sleep(float(request.args.get("seconds", "3")))
     return jsonify(status="done")
+
 '''
+    + edge.APP_ROUTES
+)
+
+
+def routes_added(stack: Stack) -> None:
+    if TEST_ROUTES not in (stack.project / "src" / stack.slug / "health.py").read_text():
+        pytest.fail("test_code_only_change_reuses_the_dependency_layer must run first")
 
 
 def test_code_only_change_reuses_the_dependency_layer(stack):
     health = stack.project / "src" / stack.slug / "health.py"
     # BuildKit's cache is content-addressed: without a token of this run, an earlier run's
     # identical change would make `COPY src/` CACHED as well.
-    health.write_text(f"{health.read_text()}{SLOW_ROUTE}# run {uuid.uuid4().hex}\n")
+    health.write_text(f"{health.read_text()}{TEST_ROUTES}# run {uuid.uuid4().hex}\n")
     output = stack.compose("build", "web").stdout
     marker = (
         "--no-install-project"
@@ -769,9 +819,130 @@ def test_code_only_change_reuses_the_dependency_layer(stack):
     assert stack.request("GET", "/slow?seconds=0") == (200, {"status": "done"})
 
 
+# Issue 21's attack: clients that hold connections while /health is asked once a second. Each
+# pattern keeps this many connections open (reopened as the server closes them); a slow reader
+# asks for an answer larger than the kernel's buffers between it and the server.
+EDGE_CLIENTS = {"slow headers": 300, "idle keep-alive": 300, "stalled body": 300, "slow reader": 16}
+LARGE_ANSWER_MB = 16
+EDGE_SECONDS = 10
+EDGE_WORST = 0.1  # every /health within 100 ms
+
+
+def published_alone(stack: Stack) -> bool:
+    """A server that cannot hold slow clients, published with no proxy: on 127.0.0.1 only."""
+    return (
+        stack.answers["reverse_proxy"] == "none"
+        and not row("wsgi_server", stack.answers["wsgi_server"])["withstands_slow_clients"]
+    )
+
+
+@pytest.mark.parametrize("pattern", edge.PATTERNS)
+def test_the_published_port_withstands_slow_clients(stack, pattern):
+    """Hundreds of slow clients on the published port leave /health answering within 100 ms:
+    the proxy holds them, or the server itself (waitress, granian)."""
+    routes_added(stack)
+    if published_alone(stack):
+        pytest.skip(
+            "not applicable: the server is published on 127.0.0.1 only, for a load balancer "
+            "(test_only_the_entry_service_publishes_a_port)"
+        )
+    web = container_id(stack, "web")
+    started = stack.docker.run("inspect", "-f", "{{.State.StartedAt}}", web).stdout
+    count = EDGE_CLIENTS[pattern]
+    large = f"/edge/large?mb={LARGE_ANSWER_MB}"
+    with edge.Hold(stack.site, pattern, count, "/edge/body", large) as hold:
+        time.sleep(1)
+        result = edge.probe(stack.site, EDGE_SECONDS)
+        held = hold.held()
+    assert hold.opened >= count and hold.refused == 0, (hold.opened, hold.refused)
+    assert not result.failures and result.worst < EDGE_WORST, (
+        f"{pattern}, {count} clients ({held} held at the end): {result.summary()}"
+        f"{stack.diagnostics()}"
+    )
+    after = stack.docker.run("inspect", "-f", "{{.State.StartedAt}}", web).stdout
+    assert after == started, "web was restarted"
+
+
+def test_the_proxy_compresses_sets_headers_logs_json_and_follows_the_body_limit(stack):
+    """The edge defaults of the proxy: gzip for text, the security headers the app does not
+    set, JSON access log lines like the app's, and MAX_REQUEST_MB from .env as its body limit."""
+    routes_added(stack)
+    if stack.answers["reverse_proxy"] == "none":
+        pytest.skip("not applicable: no proxy in this stack")
+    request = urllib.request.Request(
+        f"{stack.base_url}/edge/whoami", headers={"Accept-Encoding": "gzip"}
+    )
+    with urllib.request.urlopen(request, timeout=10, context=stack.tls) as response:  # noqa: S310
+        headers = response.headers
+        body = json.loads(gzip.decompress(response.read()))
+    assert headers["Content-Encoding"] == "gzip", dict(headers)
+    assert body["text"].startswith("words")
+    assert headers["X-Content-Type-Options"] == "nosniff"
+    assert headers["X-Frame-Options"] == "SAMEORIGIN"
+    assert headers["Referrer-Policy"] == "strict-origin-when-cross-origin"
+    proxy = row("reverse_proxy", stack.answers["reverse_proxy"])["published_service"]
+    lines = stack.compose("logs", "--no-color", "--no-log-prefix", proxy).stdout.splitlines()
+    access = [json.loads(line) for line in lines if '"/edge/whoami"' in line]
+    assert access, lines[-20:]
+    assert {"time", "level", "logger", "message"} <= set(access[-1]), access[-1]
+    assert access[-1]["level"] == "INFO"
+    # MAX_REQUEST_MB is the proxy's limit too: raised to 3, a 2.5 MB body reaches the app.
+    env_file = stack.project / ".env"
+    original = env_file.read_text()
+    env_file.write_text(original + "\nMAX_REQUEST_MB=3\n")
+    try:
+        stack.up()
+        status, answer = post_body(stack.site, "/edge/body", 5 * 2**19)
+        assert status == 200 and json.loads(answer) == {"bytes": 5 * 2**19}, (status, answer)
+        status, answer = post_body(stack.site, "/edge/body", 7 * 2**19)
+        assert status == 413 and b"(MAX_REQUEST_MB)" in answer, (status, answer)
+    finally:
+        env_file.write_text(original)
+        stack.up()
+
+
+REDIRECTED_REQUEST = (
+    b"GET /health/ready?x=1 HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+)
+
+
+def test_https_with_a_verified_certificate_a_redirect_and_hsts(stack):
+    """reverse_proxy=caddy: a certificate for DOMAIN (here localhost, from Caddy's own CA, as
+    the docs fetch it) that curl verifies, HTTP redirected to HTTPS, HSTS, and an app that sees
+    https: https URLs and a Secure session cookie."""
+    routes_added(stack)
+    if not row("reverse_proxy", stack.answers["reverse_proxy"])["https"]:
+        pytest.skip("not applicable: the proxy of this stack serves plain HTTP")
+    ca = stack.local_ca()
+    url = f"https://localhost:{stack.port}/health"
+    curl = subprocess.run(
+        ["curl", "--fail", "--silent", "--show-error", "--include", "--cacert", str(ca), url],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert curl.returncode == 0, curl.stderr
+    assert re.search(r"^strict-transport-security: max-age=31536000\s*$", curl.stdout, re.I | re.M)
+    with stack.site.connect(10) as sock:
+        names = [value for kind, value in sock.getpeercert()["subjectAltName"] if kind == "DNS"]
+    assert names == ["localhost"], names
+    # Plain HTTP is redirected to the same path over HTTPS.
+    with socket.create_connection(("127.0.0.1", stack.http_port), timeout=10) as sock:
+        sock.sendall(REDIRECTED_REQUEST)
+        answer = sock.makefile("rb").read().decode("latin-1")
+    assert re.match(r"HTTP/1.1 30[18] ", answer), answer
+    assert re.search(r"^Location: https://localhost/health/ready\?x=1\r$", answer, re.M), answer
+    # The app sees https through the X-Forwarded-* headers it trusts.
+    request = urllib.request.Request(f"{stack.base_url}/edge/whoami")
+    with urllib.request.urlopen(request, timeout=10, context=stack.tls) as response:  # noqa: S310
+        cookie = response.headers["Set-Cookie"]
+        seen = json.loads(response.read())
+    assert seen["scheme"] == "https" and seen["url"] == f"https://localhost:{stack.port}/health"
+    assert "; Secure" in cookie, cookie
+
+
 def test_stop_drains_a_request_in_flight(stack):
-    if SLOW_ROUTE not in (stack.project / "src" / stack.slug / "health.py").read_text():
-        pytest.fail("test_code_only_change_reuses_the_dependency_layer must run first")
+    routes_added(stack)
     outcome: dict[str, Any] = {}
 
     def slow_request() -> None:

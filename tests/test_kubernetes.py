@@ -7,6 +7,7 @@ matches what its docs and .env.example say. The docker tier runs the pod specs w
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -155,8 +156,11 @@ def test_settings_match_env_example_and_no_secret_is_committed(built):
     service = row("database", answers["database"])["service"]
     in_secret = {"SECRET_KEY"} | ({"DATABASE_URL"} if service else set())
     in_secret |= {"REDIS_URL"} if answers["redis"] else set()
-    compose_only = {"HTTP_PORT"} | ({service["password_variable"]} if service else set())
-    compose_only |= {"ADMIN_UI_PORT"} if answers.get("admin_ui") else set()  # compose's tools
+    # What only compose reads (published ports and addresses, the proxy's and the database
+    # service's settings): the variables of compose.yaml that the app's code never reads.
+    compose = set(re.findall(r"\$\{([A-Z_]+)[:}]", (project / "compose.yaml").read_text()))
+    app_code = "".join(p.read_text() for p in (project / "src").rglob("*.py"))
+    compose_only = {name for name in compose if f'"{name}"' not in app_code}
     assert set(config) | in_secret | compose_only == set(documented)
     assert not set(config) & in_secret
     # Container values where compose sets its own too; .env.example's defaults elsewhere.
