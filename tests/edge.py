@@ -44,7 +44,7 @@ def edge_large():
     """Added by berth's edge tests: an answer of `mb` megabytes."""
     from flask import request
 
-    return "x" * (int(request.args.get("mb", "1")) * 2**20)
+    return b"x" * (int(request.args.get("mb", "1")) * 2**20)
 
 
 @bp.get("/edge/whoami")
@@ -52,8 +52,10 @@ def edge_whoami():
     """Added by berth's edge tests: how the app sees the request; sets a session cookie."""
     from flask import request, session, url_for
 
+    seen = session.get("seen", False)
     session["seen"] = True
     return jsonify(
+        seen=seen,
         scheme=request.scheme,
         client=request.remote_addr,
         url=url_for("health.liveness", _external=True),

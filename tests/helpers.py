@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -97,15 +99,20 @@ def serving(
     exit if still running (a test may stop it itself, e.g. with SIGTERM)."""
     with log.open("w") as out:
         proc = subprocess.Popen(
-            cmd, cwd=cwd, stdout=out, stderr=subprocess.STDOUT, env={**env, "PORT": str(port)}
+            cmd,
+            cwd=cwd,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env={**env, "PORT": str(port)},
+            start_new_session=True,  # its children too (the dev server's reloader runs one)
         )
     try:
         wait_for_http(f"http://127.0.0.1:{port}/health", proc, log)
         yield proc
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
 
 
 def lint_python(project: Path) -> None:

@@ -164,7 +164,7 @@ def all_pairs(space: dict[str, list[Any]], excluded: set[frozenset] = frozenset(
 
 
 LANGUAGE_SETS = [["eng"], ["eng", "deu"], ["fra", "spa", "ita"], ["por", "nld", "pol"]]
-PORTS = [8000, 8080, 5000, 9100]
+PORTS = ["8000", "8080", "5000", "9100"]
 
 
 def to_answers(row: dict, index: int, ocr_index: int = 0) -> dict[str, Any]:
@@ -306,7 +306,7 @@ _DOCKER_STACKS: list[dict[str, Any]] = [
         "database": "sqlite",
         "worker": True,
         "reverse_proxy": "none",
-        "http_port": 8080,
+        "http_port": "8080",
     },
     {
         "python_version": "3.11",

@@ -112,7 +112,6 @@ def scripts_new(*args: str, cwd: Path) -> subprocess.CompletedProcess:
 
 
 NEW_REFUSALS = [
-    (["-d", "http_port=abc"], "http_port: 'abc' is not a whole number, e.g. -d http_port=8000"),
     (["-d", "redis=maybe"], "redis: 'maybe' is not yes or no"),
     (
         ["-d", "database=oracle"],
@@ -148,6 +147,16 @@ def test_scripts_new_explains_copier_errors_without_a_traceback(tmp_path):
     assert "berth: invalid answer for 'project_slug'" in result.stderr
     assert "is 320 characters long: use at most 60" in result.stderr
     assert "scripts/new DESTINATION -d project_slug=VALUE" in result.stderr
+    assert not (tmp_path / "acme").exists()
+
+
+def test_scripts_new_names_the_question_of_a_port_that_is_no_number(tmp_path):
+    result = scripts_new("acme", "-d", "http_port=abc", cwd=tmp_path)
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr, result.stderr
+    assert "berth: invalid answer for 'http_port': http_port \"abc\" is not a port number" in (
+        result.stderr
+    )
     assert not (tmp_path / "acme").exists()
 
 

@@ -107,7 +107,7 @@ def test_app_pods_run_the_image_as_its_user_with_its_probes_and_stop_in_time(bui
     assert server["livenessProbe"]["httpGet"]["path"] == "/health"
     assert server["startupProbe"]["httpGet"]["path"] == "/health"
     assert server["readinessProbe"]["httpGet"]["path"] == "/health/ready"
-    assert server["ports"][0]["containerPort"] == answers["http_port"]
+    assert server["ports"][0]["containerPort"] == int(answers["http_port"])
     pause = int(server["lifecycle"]["preStop"]["exec"]["command"][1])
     graceful = 20  # GRACEFUL_TIMEOUT's default, in .env.example and the servers' settings
     assert pod["terminationGracePeriodSeconds"] > pause + graceful

@@ -173,6 +173,50 @@ def test_serves_health_readiness_and_the_database_over_http(installed, how):
             assert time.monotonic() - started < 25
 
 
+RELOADED_ROUTE = """
+
+@bp.get("/reloaded")
+def reloaded():
+    return jsonify(status="reloaded")
+"""
+
+
+def test_the_dev_server_at_a_terminal_logs_readable_lines_and_reloads(installed):
+    """`python src/app.py` in a terminal (a pty): readable, coloured lines, no JSON; a saved
+    change to the code is served without a restart by hand; no debugger unless asked for."""
+    project, answers, env = installed
+    port = free_port()
+    log = project / "dev-terminal.log"
+    command = ["script", "-qec", ".venv/bin/python src/app.py", "/dev/null"]
+    env = {**env, "FLASK_DEBUG": "0", "LOG_FORMAT": "auto"}
+    health = project / "src" / answers["project_slug"] / "health.py"
+    original = health.read_text()
+    try:
+        with serving(command, project, env, port, log):
+            assert http_get(f"http://127.0.0.1:{port}/health")[0] == 200
+            health.write_text(original + RELOADED_ROUTE)
+            deadline = time.monotonic() + 30
+            while http_get_or_none(f"http://127.0.0.1:{port}/reloaded") != 200:
+                assert time.monotonic() < deadline, log.read_text()[-3000:]
+                time.sleep(0.2)
+            time.sleep(0.5)  # the request's log line
+        output = log.read_text()
+    finally:
+        health.write_text(original)
+    lines = [line for line in output.splitlines() if line.strip()]
+    assert lines and not any(line.lstrip().startswith("{") for line in lines), output[-3000:]
+    assert "GET /health" in output and "GET /reloaded" in output, output[-3000:]
+    assert "\x1b[" in output, "no colour at a terminal"
+    assert "Debugger is active" not in output, output[-3000:]
+
+
+def http_get_or_none(url: str) -> int | None:
+    try:
+        return http_get(url, timeout=2)[0]
+    except OSError:
+        return None
+
+
 def test_request_bodies_are_bounded_under_the_wsgi_server(installed):
     """No body can exhaust a worker: above MAX_REQUEST_MB the app answers 413 (JSON) with
     every server; huge declared or chunked bodies are refused without being read."""

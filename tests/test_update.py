@@ -174,7 +174,7 @@ def test_renamed_question_carries_the_answer(template, tmp_path):
     update(project)
 
     recorded = answers(project)
-    assert recorded["published_port"] == 9100 and "http_port" not in recorded
+    assert recorded["published_port"] == "9100" and "http_port" not in recorded
     assert "EXPOSE 9100" in (project / "Dockerfile").read_text()
     assert conflicted_files(project) == [] and rejects(project) == []
 

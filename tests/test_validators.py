@@ -37,6 +37,9 @@ INVALID = [
     ),
     ({"http_port": 80}, "http_port 80 is out of range: use a port from 1024 to 65535"),
     ({"http_port": 70000}, "http_port 70000 is out of range"),
+    ({"http_port": "abc"}, 'http_port "abc" is not a port number: use a whole number from 1024'),
+    ({"http_port": "08000"}, 'http_port "08000" is not a port number'),
+    ({"http_port": "-8000"}, 'http_port "-8000" is not a port number'),
     (
         {"redis": False, "worker": True, "database": "mysql"},
         "worker needs a place for its job queue: with database=mysql that is Redis. Answer "
@@ -95,6 +98,16 @@ def test_cli_prints_the_message_and_fails(tmp_path: Path):
     result = copier_copy(tmp_path / "p", "project_name=X", "http_port=22")
     assert result.returncode != 0
     assert "http_port 22 is out of range: use a port from 1024 to 65535" in result.stderr
+
+
+def test_plain_copier_names_the_question_of_a_port_that_is_no_number(tmp_path: Path):
+    """copier casts an int answer before any validator runs ("invalid literal for int()"):
+    http_port is text, validated, and cast where the templates count with it."""
+    result = copier_copy(tmp_path / "p", "project_name=X", "http_port=abc")
+    assert result.returncode != 0
+    assert "Validation error for question 'http_port'" in result.stderr, result.stderr
+    assert 'http_port "abc" is not a port number' in result.stderr
+    assert "invalid literal for int()" not in result.stderr
 
 
 def test_valid_defaults_derive_the_slug(render):
