@@ -7,8 +7,8 @@ For each server of copier.yml's `servers` table and each proxy of `reverse_proxi
 project (no database, the defaults otherwise), adds the edge routes of tests/edge.py, builds it
 and starts it with compose, then holds connections in each pattern of tests/edge.py while
 `/health` is asked once a second: 2, 8 and 300 clients sending one header line every 5 s, 300
-idle keep-alive connections, 300 bodies that stop arriving, and 16 clients that never read a
-16 MB answer. A pre-fork server without a proxy is published on 127.0.0.1 only; it is attacked
+idle keep-alive connections, 300 bodies that stop arriving, and 16 clients that never read an
+8 MB answer. A pre-fork server without a proxy is published on 127.0.0.1 only; it is attacked
 there, from this host, to show why. Reports, per stack and pattern, the connections still held
 at the end, the probes that failed, and the p99 of those answered, in ms. Needs a Docker engine
 (tests/dockerenv.py provisions one).
@@ -43,7 +43,7 @@ ATTACKS = [
     ("stalled body", 300),
     ("slow reader", 16),
 ]
-LARGE = "/edge/large?mb=16"
+LARGE = "/edge/large?mb=8"
 
 
 class Stack:

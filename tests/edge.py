@@ -44,7 +44,7 @@ def edge_large():
     """Added by berth's edge tests: an answer of `mb` megabytes."""
     from flask import request
 
-    return "x" * (int(request.args.get("mb", "1")) * 2**20)
+    return b"x" * (int(request.args.get("mb", "1")) * 2**20)
 
 
 @bp.get("/edge/whoami")
