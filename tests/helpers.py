@@ -159,6 +159,7 @@ def container_static_checks(project: Path) -> None:
     """hadolint on the Dockerfile (with the project's .hadolint.yaml, if any), `docker compose
     config` with no warning, and caddy's checks of a Caddyfile. None needs a Docker engine."""
     run([str(TOOLS_BIN / "hadolint"), "Dockerfile"], cwd=project)
+    run([str(TOOLS_BIN / "hadolint"), ".devcontainer/Dockerfile"], cwd=project)
     compose = next(TOOLS_BIN.parent.glob("lib/python*/site-packages/compose/docker-compose"))
     result = run([str(compose), "config", "--quiet"], cwd=project)
     assert result.stderr.strip() == "", f"compose config warned:\n{result.stderr}"

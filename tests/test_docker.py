@@ -373,6 +373,73 @@ def test_documented_container_commands_work(stack, tmp_path):
         stack.compose("exec", "-T", "web", "test", "-s", f"/app/uploads/{upload['upload']}")
 
 
+def test_the_local_quick_start_runs_against_the_compose_services(stack, tmp_path):
+    """The README's local quick start as written, on a machine with nothing but Docker and
+    uv/pip: the database (and Redis) come from the project's compose.yaml, published on
+    127.0.0.1 only by compose.local.yaml; install, migrations, tests, ruff and mypy pass."""
+    if not row("database", stack.answers["database"])["service"]:
+        pytest.skip("not applicable: no database server (covered where there is one)")
+    readme = runnable_blocks((stack.project / "README.md").read_text())
+    try:
+        run_documented(stack, readme["local-services"], tmp_path)
+        service = row("database", stack.answers["database"])["service"]
+        files = ["-f", "compose.yaml", "-f", "compose.local.yaml"]
+        published = stack.compose(*files, "port", service["name"], str(service["port"])).stdout
+        assert published.strip() == f"127.0.0.1:{service['port']}", published
+        run_documented(stack, readme["local"], tmp_path)
+    finally:
+        stack.up()  # compose.yaml alone: the services are unpublished again
+
+
+DEVCONTAINER_CLI = Path("/opt/berth/npm/node_modules/.bin/devcontainer")  # .ci/setup
+
+
+def test_the_devcontainer_comes_up_and_runs_the_projects_tests(stack, tmp_path):
+    """.devcontainer with the Dev Containers CLI, as VS Code or Codespaces would start it: the
+    dev container and the project's services come up, and inside it the project's migrations,
+    tests, ruff and mypy pass (one stack of each package manager)."""
+    manager = stack.answers["package_manager"]
+    first = next(
+        c for c in DOCKER_COMBOS if c.get("package_manager", default("package_manager")) == manager
+    )
+    if stack_combo(stack) != first:
+        pytest.skip(f"not applicable: a {manager} project's devcontainer runs in another stack")
+    if not DEVCONTAINER_CLI.exists():
+        pytest.fail(f"{DEVCONTAINER_CLI} is missing: run .ci/setup")
+    workspace = tmp_path / stack.project.name
+    shutil.copytree(stack.project, workspace, ignore=shutil.ignore_patterns(".venv"))
+    cli = [str(DEVCONTAINER_CLI), "--docker-path", stack.docker.cli]
+    where = ["--workspace-folder", str(workspace)]
+    up = subprocess.run(
+        [cli[0], "up", *cli[1:], *where],
+        capture_output=True,
+        text=True,
+        env=stack.docker.env,
+        timeout=900,
+    )
+    outcome = json.loads(up.stdout.strip().splitlines()[-1]) if up.stdout.strip() else {}
+    try:
+        assert up.returncode == 0 and outcome.get("outcome") == "success", up.stdout + up.stderr
+        checks = (
+            f"python -m {stack.slug} db upgrade head && "
+            if stack.answers["database"] != "none"
+            else ""
+        ) + "python -m pytest -q -p no:cacheprovider && ruff check . && mypy"
+        inside = subprocess.run(
+            [cli[0], "exec", *cli[1:], *where, "bash", "-c", checks],
+            capture_output=True,
+            text=True,
+            env=stack.docker.env,
+            timeout=900,
+        )
+        assert inside.returncode == 0, inside.stdout[-4000:] + inside.stderr[-2000:]
+        assert " passed" in inside.stdout and "Success: no issues found" in inside.stdout
+    finally:
+        name = outcome.get("composeProjectName")
+        if name:
+            stack.docker.run("compose", "-p", name, "down", "--volumes", check=False)
+
+
 IMAGE_FACTS = r"""
 import json, os, shutil, sys
 facts = {"uid": os.getuid(),

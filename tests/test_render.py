@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+import typecheck
 from helpers import container_static_checks, lint_python, text_files
 from manifests import kubernetes_files
 from matrix import (
@@ -112,6 +113,11 @@ def expected_paths(a: dict, slug: str) -> tuple[set[str], set[str]]:
         "compose.yaml": True,
         ".dockerignore": True,
         ".pre-commit-config.yaml": True,
+        ".devcontainer/devcontainer.json": True,
+        ".devcontainer/compose.yaml": True,
+        ".devcontainer/Dockerfile": True,
+        ".python-version": a["package_manager"] == "uv",
+        "compose.local.yaml": bool(table("database")[a["database"]]["service"]) or a["redis"],
         ".hadolint.yaml": a["ocr"],  # only the OCR stage installs apt packages (DL3008)
         "docs/kubernetes.md": a["kubernetes"],
         ".github/workflows/ci.yml": a["ci"] == "github",
@@ -219,6 +225,20 @@ def test_structured_files_parse(project):
 def test_python_compiles_and_ruff_is_clean(project):
     path, answers = project
     lint_python(path)
+
+
+@pytest.fixture(scope="session")
+def typing_environment(render, tmp_path_factory):
+    """One environment with what every project of the covering set depends on."""
+    projects = [render(**combo) for combo in COMBOS]
+    return typecheck.environment(projects, tmp_path_factory.mktemp("typing") / "venv")
+
+
+def test_python_type_checks_with_the_projects_own_mypy_settings(
+    project, typing_environment, tmp_path_factory
+):
+    path, _ = project
+    typecheck.check(path, typing_environment, tmp_path_factory.getbasetemp() / "mypy-cache")
 
 
 def test_dockerfile_hadolint_and_compose_config_are_clean(project):

@@ -17,7 +17,7 @@ log = logging.getLogger(__name__)
 JSON_PATHS = ("/api/", "/health")
 
 
-def error_response(status: int, name: str, message: str):
+def error_response(status: int, name: str, message: str) -> tuple[Response, int]:
     return jsonify(error={"status": status, "name": name, "message": message}), status
 
 
