@@ -22,6 +22,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 TOOLS_BIN = Path(sys.executable).parent  # ruff, uv, hadolint of the test environment
 BUILT_PYTHONS = Path("/opt/berth/bin")  # interpreters .ci/ provides where none is installed
+DEVCONTAINER_CLI = Path("/opt/berth/npm/node_modules/.bin/devcontainer")  # .ci/setup installs it
 
 
 @cache

@@ -34,7 +34,7 @@ import yaml
 import adminui
 import dockerenv
 import edge
-from helpers import container_static_checks, free_port, runnable_blocks
+from helpers import DEVCONTAINER_CLI, container_static_checks, free_port, runnable_blocks
 from matrix import DOCKER_COMBOS, combo_id, default, fill, job_backend, row
 from rawhttp import post_body
 
@@ -389,9 +389,6 @@ def test_the_local_quick_start_runs_against_the_compose_services(stack, tmp_path
         run_documented(stack, readme["local"], tmp_path)
     finally:
         stack.up()  # compose.yaml alone: the services are unpublished again
-
-
-DEVCONTAINER_CLI = Path("/opt/berth/npm/node_modules/.bin/devcontainer")  # .ci/setup
 
 
 def test_the_devcontainer_comes_up_and_runs_the_projects_tests(stack, tmp_path):

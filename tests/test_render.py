@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 import typecheck
-from helpers import container_static_checks, lint_python, text_files
+from helpers import DEVCONTAINER_CLI, container_static_checks, lint_python, run, text_files
 from manifests import kubernetes_files
 from matrix import (
     COMBOS,
@@ -239,6 +239,20 @@ def test_python_type_checks_with_the_projects_own_mypy_settings(
 ):
     path, _ = project
     typecheck.check(path, typing_environment, tmp_path_factory.getbasetemp() / "mypy-cache")
+
+
+def test_the_devcontainer_configuration_reads(project):
+    """The Dev Containers CLI reads .devcontainer: a dev service beside the project's own
+    services (the docker tier starts it)."""
+    path, answers = project
+    assert DEVCONTAINER_CLI.exists(), f"{DEVCONTAINER_CLI} is missing: run .ci/setup"
+    result = run([str(DEVCONTAINER_CLI), "read-configuration", "--workspace-folder", str(path)])
+    config = json.loads(result.stdout)["configuration"]
+    assert (config["service"], config["workspaceFolder"]) == ("dev", "/workspace")
+    service = table("database")[answers["database"]]["service"]
+    services = ([service["name"]] if service else []) + (["redis"] if answers["redis"] else [])
+    assert config["runServices"] == ["dev", *services]
+    assert config["dockerComposeFile"] == ["../compose.yaml", "compose.yaml"]
 
 
 def test_dockerfile_hadolint_and_compose_config_are_clean(project):
