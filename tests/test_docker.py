@@ -300,9 +300,12 @@ def stack_combo(stack: Stack) -> dict[str, Any]:
     )
 
 
-def run_documented(stack: Stack, commands: list[str], tmp_path: Path) -> str:
+def run_documented(
+    stack: Stack, commands: list[str], tmp_path: Path, project_name: str | None = None
+) -> str:
     """Run documentation commands as a user would type them in the project directory: plain
-    `docker`/`docker compose`, the project's own name, only the host port swapped for a free one."""
+    `docker`/`docker compose`, the stack's compose project (or `project_name`), only the host
+    port swapped for a free one."""
     shim = tmp_path / "bin"
     shim.mkdir(exist_ok=True)
     (shim / "docker").unlink(missing_ok=True)
@@ -310,7 +313,7 @@ def run_documented(stack: Stack, commands: list[str], tmp_path: Path) -> str:
     env = {
         **stack.docker.env,
         "PATH": f"{shim}:{stack.docker.env['PATH']}",
-        "COMPOSE_PROJECT_NAME": stack.name,
+        "COMPOSE_PROJECT_NAME": project_name or stack.name,
     }
     # The site's address in the docs, for the one the stack publishes.
     documented = fill(
@@ -380,15 +383,22 @@ def test_the_local_quick_start_runs_against_the_compose_services(stack, tmp_path
     if not row("database", stack.answers["database"])["service"]:
         pytest.skip("not applicable: no database server (covered where there is one)")
     readme = runnable_blocks((stack.project / "README.md").read_text())
+    # A compose project of its own: the running stack's services stay untouched.
+    local = f"{stack.name}-local"
     try:
-        run_documented(stack, readme["local-services"], tmp_path)
+        run_documented(stack, readme["local-services"], tmp_path, local)
         service = row("database", stack.answers["database"])["service"]
         files = ["-f", "compose.yaml", "-f", "compose.local.yaml"]
-        published = stack.compose(*files, "port", service["name"], str(service["port"])).stdout
+        published = stack.docker.run(
+            "compose", "-p", local, *files, "port", service["name"], str(service["port"]),
+            cwd=stack.project,
+        ).stdout
         assert published.strip() == f"127.0.0.1:{service['port']}", published
-        run_documented(stack, readme["local"], tmp_path)
+        run_documented(stack, readme["local"], tmp_path, local)
     finally:
-        stack.up()  # compose.yaml alone: the services are unpublished again
+        stack.docker.run(
+            "compose", "-p", local, "down", "-v", "--remove-orphans", cwd=stack.project, check=False
+        )
 
 
 def test_the_devcontainer_comes_up_and_runs_the_projects_tests(stack, tmp_path):
