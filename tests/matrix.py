@@ -376,3 +376,36 @@ RUN_COMBOS = with_every_answer(
     # Processes, not containers: the reverse proxy plays no part here.
     questions=("package_manager", "wsgi_server", "database"),
 )
+
+
+# Golden renders (tests/golden/<name>/, `scripts/render_golden.py`): three contrasting projects
+# whose generated files are committed, so that a change to the template shows its effect on
+# them in review; tests/test_golden.py fails when they drift.
+GOLDEN = {
+    "defaults": {},
+    "server-stack": {
+        "python_version": "3.12",
+        "package_manager": "pip",
+        "wsgi_server": "uwsgi",
+        "database": "postgresql",
+        "redis": True,
+        "worker": True,
+        "ocr": True,
+        "ocr_languages": ["eng", "deu"],
+        "metrics": True,
+        "admin_ui": True,
+        "reverse_proxy": "caddy",
+        "kubernetes": True,
+        "registry": "ghcr.io/acme",
+        "ci": "gitlab",
+    },
+    "minimal": {
+        "python_version": "3.14",
+        "wsgi_server": "waitress",
+        "database": "none",
+        "reverse_proxy": "none",
+        "examples": False,
+        "ci": "none",
+        "http_port": "8080",
+    },
+}

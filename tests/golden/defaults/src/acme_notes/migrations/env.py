@@ -1,0 +1,41 @@
+"""Alembic environment: migrations run against DATABASE_URL with the app's own engine setup."""
+
+from __future__ import annotations
+
+from alembic import context
+
+# Every module that defines models, imported: that registers their tables with Base.
+from acme_notes import note_model  # noqa: F401
+from acme_notes.config import load_config
+from acme_notes.orm import Base, make_engine
+
+config = context.config
+database_url = config.attributes.get("database_url") or load_config()["DATABASE_URL"]
+target_metadata = Base.metadata
+
+
+def run_migrations_offline() -> None:
+    """Print the SQL instead of running it (`db upgrade head --sql`)."""
+    context.configure(url=database_url, target_metadata=target_metadata, literal_binds=True)
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+def run_migrations_online() -> None:
+    engine = make_engine(database_url)
+    with engine.connect() as connection:
+        context.configure(
+            connection=connection,
+            target_metadata=target_metadata,
+            # SQLite can't ALTER most things: let Alembic recreate tables instead.
+            render_as_batch=True,
+        )
+        with context.begin_transaction():
+            context.run_migrations()
+    engine.dispose()
+
+
+if context.is_offline_mode():
+    run_migrations_offline()
+else:
+    run_migrations_online()

@@ -1,0 +1,45 @@
+"""Test fixtures: a fresh app per test, against the services this project is configured with."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from dotenv import load_dotenv
+from flask import Flask
+from flask.testing import FlaskClient
+
+from acme_notes import create_app
+from acme_notes.config import (
+    use_throwaway_secret_key,
+)
+
+# Local runs read service addresses from .env, like `python src/app.py` does; without a
+# SECRET_KEY there, the tests sign with a throwaway one.
+load_dotenv()
+use_throwaway_secret_key()
+
+
+@pytest.fixture
+def settings(
+    tmp_path: Path,
+) -> dict[str, Any]:
+    """Configuration overrides for the app under test (a test may change them)."""
+    overrides: dict[str, Any] = {
+        "TESTING": True,
+        "SECRET_KEY": "test",
+        "DATA_DIR": tmp_path,
+    }
+    return overrides
+
+
+@pytest.fixture
+def app(settings: dict[str, Any]) -> Iterator[Flask]:
+    yield create_app(settings)
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()

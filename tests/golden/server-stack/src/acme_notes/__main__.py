@@ -1,0 +1,24 @@
+"""`python -m acme_notes ...`: the app's command line, the same as `flask --app acme_notes ...`.
+
+Flask's own commands (`routes`, `shell`, `run`), every command the app registers on `app.cli`, and the ones in `cli.py` (`db` and `worker`). Settings come
+from the environment, and from `.env` in the working directory when there is one.
+"""
+
+from flask import Flask
+from flask.cli import FlaskGroup
+
+from . import create_app
+from .config import use_throwaway_secret_key
+
+
+def create_cli_app() -> Flask:
+    # Commands sign no sessions: without a SECRET_KEY (.env is read first) they run with a
+    # throwaway one, where the production server refuses to start.
+    use_throwaway_secret_key()
+    return create_app()
+
+
+cli = FlaskGroup(create_app=create_cli_app, help=__doc__)
+
+if __name__ == "__main__":
+    cli(prog_name="python -m acme_notes")

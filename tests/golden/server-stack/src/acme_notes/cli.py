@@ -1,0 +1,59 @@
+"""The project's own commands on the app's Flask CLI (`python -m acme_notes --help`).
+
+db ...          Alembic, configured for this app: db upgrade head, db revision --autogenerate
+                -m "...", db check, db current, db history. Reads DATABASE_URL.
+worker          Run the background worker (RQ) on the queues JOB_QUEUE names, at REDIS_URL.
+worker --check  Exit 0 if a worker of this host is registered in Redis and no queue holds
+                jobs that no worker reads (the container healthcheck).
+"""
+
+from __future__ import annotations
+
+import logging
+
+import click
+from flask import Flask, current_app
+from flask.cli import with_appcontext
+
+
+def init_app(app: Flask) -> None:
+    app.cli.add_command(db)
+    app.cli.add_command(worker)
+
+
+@click.command(
+    context_settings={"ignore_unknown_options": True, "help_option_names": []},
+    add_help_option=False,
+)
+@click.argument("alembic_args", nargs=-1, type=click.UNPROCESSED)
+@with_appcontext
+def db(alembic_args: tuple[str, ...]) -> None:
+    """Alembic, configured for this app (db --help for its commands)."""
+    from alembic.config import CommandLine
+
+    from .orm import alembic_config
+
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)  # start-up chatter
+    alembic = CommandLine(prog=f"{click.get_current_context().find_root().info_name} db")
+    options = alembic.parser.parse_args(list(alembic_args) or ["--help"])
+    # Alembic logs each revision it applies (INFO), through the app's JSON logging.
+    alembic.run_cmd(alembic_config(current_app.config["DATABASE_URL"]), options)
+
+
+@click.command()
+@click.option("--check", is_flag=True, help="Exit 0 if this worker runs and no queue is unread.")
+@with_appcontext
+def worker(check: bool) -> None:
+    """Run the background worker (RQ), or check that one runs here."""
+    from .worker import run_worker, unread_queues, worker_is_registered
+
+    if check:
+        redis_url = current_app.config["REDIS_URL"]
+        if not worker_is_registered(redis_url):
+            raise click.ClickException("no worker of this host is registered in Redis")
+        unread = unread_queues(redis_url)
+        if unread:
+            waiting = ", ".join(f"{name} ({count} jobs)" for name, count in unread.items())
+            raise click.ClickException(f"jobs wait in queues no worker reads: {waiting}")
+        return
+    run_worker()
