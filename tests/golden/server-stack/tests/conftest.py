@@ -80,7 +80,9 @@ def settings(
         "REDIS_URL": redis_url,
         # A queue of its own, so tests never pick up (or leave) anyone else's jobs.
         "JOB_QUEUE": f"test-{uuid.uuid4().hex}",
+        # Whatever .env says: a test that keeps uploads asks for it.
         "UPLOAD_DIR": tmp_path / "uploads",
+        "UPLOAD_RETENTION_HOURS": 0,
     }
     from alembic import command
 
