@@ -162,8 +162,15 @@ def container_static_checks(project: Path) -> None:
     run([str(TOOLS_BIN / "hadolint"), "Dockerfile"], cwd=project)
     run([str(TOOLS_BIN / "hadolint"), ".devcontainer/Dockerfile"], cwd=project)
     compose = next(TOOLS_BIN.parent.glob("lib/python*/site-packages/compose/docker-compose"))
-    result = run([str(compose), "config", "--quiet"], cwd=project)
-    assert result.stderr.strip() == "", f"compose config warned:\n{result.stderr}"
+    # compose.yaml alone, and with each override file the docs combine it with.
+    overrides = [[]] + [
+        ["-f", "compose.yaml", "-f", name]
+        for name in ("compose.local.yaml", "compose.watch.yaml")
+        if (project / name).exists()
+    ]
+    for files in overrides:
+        result = run([str(compose), *files, "config", "--quiet"], cwd=project)
+        assert result.stderr.strip() == "", f"compose {files} config warned:\n{result.stderr}"
     caddyfile = project / "caddy" / "Caddyfile"
     if caddyfile.exists():
         caddy_checks(caddyfile)

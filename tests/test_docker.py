@@ -1142,13 +1142,18 @@ WATCH_ROUTE = """
 
 @bp.get("/watched")
 def watched():
-    return jsonify(status="rebuilt by compose watch")
+    return jsonify(status="served from the saved file")
 """
 
 
-def test_compose_watch_rebuilds_and_restarts_web_on_a_code_change(stack):
+def test_compose_watch_serves_a_saved_change_without_a_rebuild(stack):
+    """README's `docker compose -f compose.yaml -f compose.watch.yaml watch`: the code is mounted
+    read-only into web, and a saved change is served with no image built; a server that reloads
+    its workers (gunicorn) keeps its container, the others are restarted by compose."""
+    files = ["-f", "compose.yaml", "-f", "compose.watch.yaml"]
+    image = stack.docker.run("image", "inspect", "-f", "{{.Id}}", stack.image()).stdout.strip()
     watch = subprocess.Popen(
-        [stack.docker.cli, "compose", "-p", stack.name, "watch"],
+        [stack.docker.cli, "compose", "-p", stack.name, *files, "watch"],
         cwd=stack.project,
         env=stack.docker.env,
         stdout=subprocess.PIPE,
@@ -1158,24 +1163,37 @@ def test_compose_watch_rebuilds_and_restarts_web_on_a_code_change(stack):
     )
     output: list[str] = []
     threading.Thread(target=lambda: output.extend(watch.stdout), daemon=True).start()
+    health = stack.project / "src" / stack.slug / "health.py"
+    saved = health.read_text()
     try:
         deadline = time.monotonic() + 180
         while not any("Watch enabled" in line for line in output):
             assert watch.poll() is None, f"compose watch exited:\n{''.join(output)}"
             assert time.monotonic() < deadline, f"compose watch did not start:\n{''.join(output)}"
             time.sleep(0.5)
-        health = stack.project / "src" / stack.slug / "health.py"
-        health.write_text(health.read_text() + WATCH_ROUTE)
+        web = container_id(stack, "web")
+        mounts = json.loads(stack.docker.run("inspect", "-f", "{{json .Mounts}}", web).stdout)
+        code = [m for m in mounts if m["Destination"].endswith(f"/site-packages/{stack.slug}")]
+        assert len(code) == 1 and code[0]["RW"] is False, mounts
+        started = stack.docker.run("inspect", "-f", "{{.State.StartedAt}}", web).stdout
+        health.write_text(saved + WATCH_ROUTE)
         while time.monotonic() < deadline:
             try:
                 if stack.request("GET", "/watched", timeout=5)[0] == 200:
                     break
             except (OSError, ValueError):
                 pass  # web is restarting (the proxy may answer with its own error page)
-            time.sleep(1)
-        assert stack.request("GET", "/watched") == (200, {"status": "rebuilt by compose watch"}), (
+            time.sleep(0.2)
+        assert stack.request("GET", "/watched") == (200, {"status": "served from the saved file"}), (
             "".join(output)
         )
+        after = stack.docker.run("image", "inspect", "-f", "{{.Id}}", stack.image()).stdout
+        assert after.strip() == image, "a code change rebuilt the image"
+        reloads = bool(row("wsgi_server", stack.answers["wsgi_server"])["reload_environment"])
+        restarted = stack.docker.run("inspect", "-f", "{{.State.StartedAt}}", web).stdout != started
+        assert restarted is not reloads, f"web restarted: {restarted}, its server reloads: {reloads}"
     finally:
         os.killpg(watch.pid, signal.SIGTERM)
         watch.wait(timeout=30)
+        health.write_text(saved)
+        stack.up()  # compose.yaml alone: the image's own code again

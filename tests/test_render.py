@@ -111,6 +111,7 @@ def expected_paths(a: dict, slug: str) -> tuple[set[str], set[str]]:
         "tests/test_ocr.py": a["ocr"],
         "Dockerfile": True,
         "compose.yaml": True,
+        "compose.watch.yaml": True,
         ".dockerignore": True,
         ".pre-commit-config.yaml": True,
         ".devcontainer/devcontainer.json": True,
