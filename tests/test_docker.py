@@ -390,7 +390,13 @@ def test_the_local_quick_start_runs_against_the_compose_services(stack, tmp_path
         service = row("database", stack.answers["database"])["service"]
         files = ["-f", "compose.yaml", "-f", "compose.local.yaml"]
         published = stack.docker.run(
-            "compose", "-p", local, *files, "port", service["name"], str(service["port"]),
+            "compose",
+            "-p",
+            local,
+            *files,
+            "port",
+            service["name"],
+            str(service["port"]),
             cwd=stack.project,
         ).stdout
         assert published.strip() == f"127.0.0.1:{service['port']}", published
@@ -1184,14 +1190,15 @@ def test_compose_watch_serves_a_saved_change_without_a_rebuild(stack):
             except (OSError, ValueError):
                 pass  # web is restarting (the proxy may answer with its own error page)
             time.sleep(0.2)
-        assert stack.request("GET", "/watched") == (200, {"status": "served from the saved file"}), (
-            "".join(output)
-        )
+        served = stack.request("GET", "/watched")
+        assert served == (200, {"status": "served from the saved file"}), "".join(output)
         after = stack.docker.run("image", "inspect", "-f", "{{.Id}}", stack.image()).stdout
         assert after.strip() == image, "a code change rebuilt the image"
         reloads = bool(row("wsgi_server", stack.answers["wsgi_server"])["reload_environment"])
         restarted = stack.docker.run("inspect", "-f", "{{.State.StartedAt}}", web).stdout != started
-        assert restarted is not reloads, f"web restarted: {restarted}, its server reloads: {reloads}"
+        assert restarted is not reloads, (
+            f"web restarted: {restarted}; its server reloads: {reloads}"
+        )
     finally:
         os.killpg(watch.pid, signal.SIGTERM)
         watch.wait(timeout=30)
