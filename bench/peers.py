@@ -176,6 +176,7 @@ def make_variant(source: Path, variant: str, work: Path) -> Path:
     template = SEED_DOCKERFILE if variant == "seed" else DOCKER_INIT_DOCKERFILE
     (project / "Dockerfile").write_text(template.format(**facts))
     (project / ".dockerignore").write_text(".git\n.venv\n.env\ndata\n")
+    (project / "compose.watch.yaml").unlink()  # berth's development set-up: the peers have none
     compose = yaml.safe_load((project / "compose.yaml").read_text())
     app = compose.pop("x-app")
     for name, service in compose["services"].items():

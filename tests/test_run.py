@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from adoption import SETUP_MARKER
 from helpers import TOOLS_BIN, find_python, free_port, http_get, run, serving, wait_for_http
 from matrix import RUN_COMBOS, combo_id, job_backend, row, server_command
 from rawhttp import post_body
@@ -389,3 +390,48 @@ def test_metrics_count_every_request_across_the_servers_processes(installed):
         assert scraped(metrics, "http_requests_total", **health) == before + 30
         assert http_get(f"http://127.0.0.1:{port}/metrics")[0] == 404
         assert scraped(metrics, "http_requests_in_flight") == 0
+
+
+# What a typical Flask app with a database brings along, and does in its factory.
+ADOPTED_EXTENSIONS = ["Flask-SQLAlchemy==3.1.1", "Flask-Migrate==4.1.0"]
+FLASK_MIGRATE_SETUP = """    from flask_migrate import Migrate
+    from flask_sqlalchemy import SQLAlchemy
+
+    app.config["SQLALCHEMY_DATABASE_URI"] = app.config["DATABASE_URL"]
+    Migrate(app, SQLAlchemy(app))
+"""
+
+
+def test_db_stays_the_projects_in_an_app_that_uses_flask_migrate(installed):
+    """An adopted app that calls `Migrate(app, db)` in the factory: Flask-Migrate's `db` group
+    (registered for every Flask app by its entry point) does not replace the project's, so
+    `db upgrade head` (the migrate service's command) migrates and `db current` is at head.
+    (Runs last for its project: it installs two packages into the venv, then removes them.)"""
+    project, answers, env = installed
+    if answers["database"] == "none":
+        pytest.skip("not applicable: no database")
+    uv = [str(TOOLS_BIN / "uv"), "pip"]
+    python = ["--python", str(project / ".venv" / "bin" / "python")]
+    factory = project / "src" / answers["project_slug"] / "__init__.py"
+    source = factory.read_text()
+    assert source.count(SETUP_MARKER) == 1, "create_app() has no place for the app's setup"
+    run([*uv, "install", *python, *ADOPTED_EXTENSIONS], cwd=project, env=env)
+    try:
+        factory.write_text(source.replace(SETUP_MARKER, FLASK_MIGRATE_SETUP + SETUP_MARKER))
+        usage = run(
+            [".venv/bin/python", "-m", answers["project_slug"], "db", "--help"],
+            cwd=project,
+            env=env,
+        )
+        assert "--raiseerr" in usage.stdout, usage.stdout  # Alembic's own command line
+        migrate(project, answers, env)
+        current = run(
+            [".venv/bin/python", "-m", answers["project_slug"], "db", "current"],
+            cwd=project,
+            env=env,
+        )
+        assert "(head)" in current.stdout + current.stderr, current
+    finally:
+        factory.write_text(source)
+        names = [requirement.split("==")[0] for requirement in ADOPTED_EXTENSIONS]
+        run([*uv, "uninstall", *python, *names], cwd=project, env=env)
