@@ -1,12 +1,15 @@
 from __future__ import annotations
 
+import io
 import json
 import logging
 import os
 from typing import Any
 
 import pytest
+from flask import Flask, request
 from flask.testing import FlaskClient
+from werkzeug.exceptions import InternalServerError, UnprocessableEntity
 
 from acme_notes import __main__ as main
 from acme_notes import create_app
@@ -86,6 +89,79 @@ def test_an_error_keeps_its_headers(client: FlaskClient) -> None:
     assert response.status_code == 405
     assert "GET" in response.headers["Allow"]
     assert response.json["error"]["status"] == 405
+
+
+def test_the_apps_own_error_handlers_win(settings: dict[str, Any]) -> None:
+    def app_with_a_bug() -> Flask:
+        app = create_app({**settings, "PROPAGATE_EXCEPTIONS": False})  # as in production
+
+        @app.get("/api/broken")
+        def broken() -> str:
+            raise RuntimeError("a bug")
+
+        return app
+
+    assert app_with_a_bug().test_client().get("/api/broken").json["error"]["status"] == 500
+    app = app_with_a_bug()
+
+    @app.errorhandler(500)
+    def own_page(error: InternalServerError) -> tuple[str, int]:
+        return "our own 500 page", 500
+
+    response = app.test_client().get("/api/broken")
+    assert (response.status_code, response.get_data(as_text=True)) == (500, "our own 500 page")
+
+
+def test_validation_details_stay_in_the_error(settings: dict[str, Any]) -> None:
+    """What a validation library (webargs, for one) attaches to its 422 reaches the client."""
+    app = create_app(settings)
+    messages = {"json": {"email": ["Not a valid email address."]}}
+
+    @app.post("/api/signup")
+    def signup() -> str:
+        error = UnprocessableEntity()
+        error.data = {"messages": messages}  # type: ignore[attr-defined]
+        raise error
+
+    response = app.test_client().post("/api/signup", json={"email": "nope"})
+    assert response.status_code == 422
+    assert response.json["error"]["details"] == messages
+
+
+@pytest.mark.parametrize("chunked", [False, True], ids=["sized", "chunked"])
+def test_an_over_limit_body_gets_413_on_the_apps_own_routes(
+    settings: dict[str, Any], chunked: bool
+) -> None:
+    """A chunked body too, which Flask on its own cuts off at the limit without a word."""
+    app = create_app(settings)
+
+    @app.post("/form")
+    def form() -> dict[str, int]:
+        return {"bytes": len(request.form["text"])}
+
+    body = b"text=" + b"x" * app.config["MAX_CONTENT_LENGTH"]
+    json_client = {
+        "Accept": "application/json",
+        "Content-Type": "application/x-www-form-urlencoded",
+    }
+    if chunked:  # as a WSGI server passes it on: no CONTENT_LENGTH, wsgi.input_terminated
+        response = app.test_client().post(
+            "/form",
+            input_stream=io.BytesIO(body),
+            headers={**json_client, "Transfer-Encoding": "chunked"},
+            environ_overrides={"wsgi.input_terminated": True},
+        )
+    else:
+        response = app.test_client().post("/form", data=body, headers=json_client)
+    assert response.status_code == 413, response.get_data(as_text=True)
+    assert response.json["error"]["status"] == 413
+    under = app.test_client().post(
+        "/form",
+        input_stream=io.BytesIO(b"text=short"),
+        headers={**json_client, "Transfer-Encoding": "chunked"},
+        environ_overrides={"wsgi.input_terminated": True},
+    )
+    assert under.json == {"bytes": 5}
 
 
 @pytest.mark.parametrize("value", ["", "change-me"])

@@ -1,21 +1,32 @@
 """Reading client input. Malformed or hostile input gets a 4xx JSON error that says what is
-wrong, never a 500: bodies too large (413, MAX_REQUEST_MB), JSON that is not an object or is
-nested too deeply (400), strings a database cannot store (422), numbers out of range (400)."""
+wrong, never a 500: bodies too large (413, MAX_REQUEST_MB, on every route of the app), JSON
+that is not an object or is nested too deeply (400), strings a database cannot store (422),
+numbers out of range (400)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from flask import abort, current_app, request
+from flask import Flask, abort, current_app, request
+
+
+def init_app(app: Flask) -> None:
+    app.before_request(refuse_a_chunked_body_over_the_limit)
+
+
+def refuse_a_chunked_body_over_the_limit() -> None:
+    """Flask refuses a body whose Content-Length is above MAX_CONTENT_LENGTH; a chunked body
+    has none, and Flask silently cuts it off at the limit. Read it (the view reads it from
+    the cache) and refuse one that reached the limit: it was cut off."""
+    limit = current_app.config["MAX_CONTENT_LENGTH"]
+    if request.content_length is not None or not request.environ.get("wsgi.input_terminated"):
+        return
+    if len(request.get_data(cache=True, parse_form_data=False)) >= limit:
+        abort(413, description=f"the body is larger than {limit // 2**20} MB (MAX_REQUEST_MB)")
 
 
 def json_object(example: str) -> dict[str, Any]:
     """The request's JSON body, which must be an object; `example` shows the client one."""
-    limit = current_app.config["MAX_CONTENT_LENGTH"]
-    # A chunked body has no Content-Length to refuse up front: Flask stops reading it at the
-    # limit, and a body that reached the limit was cut off, so it is too large.
-    if request.content_length is None and len(request.get_data()) >= limit:
-        abort(413, description=f"the body is larger than {limit // 2**20} MB (MAX_REQUEST_MB)")
     try:
         payload = request.get_json(silent=True)
     except RecursionError:  # e.g. [[[[...]]]] 100 000 levels deep

@@ -8,7 +8,7 @@ from typing import Any
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from . import health, http_errors
+from . import health, http_errors, inputs
 from .config import load_config
 from .logging_config import configure_logging
 
@@ -36,6 +36,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n, x_port=n)  # type: ignore[method-assign]
 
     http_errors.init_app(app)
+    inputs.init_app(app)
 
     health.init_app(app)
 

@@ -1,7 +1,8 @@
-"""`python -m acme_notes ...`: the app's command line, the same as `flask --app acme_notes ...`.
+"""`python -m acme_notes ...`: the app's command line, as `flask --app acme_notes ...` but with
+the project's own commands before any Flask extension's of the same name.
 
-Flask's own commands (`routes`, `shell`, `run`), every command the app registers on `app.cli`. Settings come
-from the environment, and from `.env` in the working directory when there is one.
+Flask's own commands (`routes`, `shell`, `run`), every command the app registers on `app.cli`.
+Settings come from the environment, and from `.env` in the working directory when there is one.
 """
 
 from flask import Flask

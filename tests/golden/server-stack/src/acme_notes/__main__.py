@@ -1,13 +1,17 @@
-"""`python -m acme_notes ...`: the app's command line, the same as `flask --app acme_notes ...`.
+"""`python -m acme_notes ...`: the app's command line, as `flask --app acme_notes ...` but with
+the project's own commands before any Flask extension's of the same name.
 
-Flask's own commands (`routes`, `shell`, `run`), every command the app registers on `app.cli`, and the ones in `cli.py` (`db` and `worker`). Settings come
-from the environment, and from `.env` in the working directory when there is one.
+Flask's own commands (`routes`, `shell`, `run`), every command the app registers on `app.cli`,
+and the ones in `cli.py` (`db` and `worker`). Settings come from the environment, and from
+`.env` in the working directory when there is one.
 """
 
+import click
 from flask import Flask
 from flask.cli import FlaskGroup
 
 from . import create_app
+from .cli import commands
 from .config import use_throwaway_secret_key
 
 
@@ -18,7 +22,16 @@ def create_cli_app() -> Flask:
     return create_app()
 
 
-cli = FlaskGroup(create_app=create_cli_app, help=__doc__)
+class ProjectCommands(FlaskGroup):
+    """Flask's command line, with this project's own commands first: an installed Flask
+    extension registers its commands for every app (Flask-Migrate's `db`, for one), and
+    Flask would otherwise run those in place of the project's."""
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        return commands().get(cmd_name) or super().get_command(ctx, cmd_name)
+
+
+cli = ProjectCommands(create_app=create_cli_app, help=__doc__)
 
 if __name__ == "__main__":
     cli(prog_name="python -m acme_notes")

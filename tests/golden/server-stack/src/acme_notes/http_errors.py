@@ -7,18 +7,22 @@ Flask's error pages and any handlers it registers for them.
 
 from __future__ import annotations
 
-import logging
+import json
+from typing import Any
 
 from flask import Flask, Response, jsonify, request
 from werkzeug.exceptions import HTTPException, InternalServerError
 
-log = logging.getLogger(__name__)
-
 JSON_PATHS = ("/api/", "/health")
 
 
-def error_response(status: int, name: str, message: str) -> tuple[Response, int]:
-    return jsonify(error={"status": status, "name": name, "message": message}), status
+def error_response(
+    status: int, name: str, message: str, details: Any = None
+) -> tuple[Response, int]:
+    error = {"status": status, "name": name, "message": message}
+    if details is not None:
+        error["details"] = details
+    return jsonify(error=error), status
 
 
 def wants_json() -> bool:
@@ -29,21 +33,37 @@ def wants_json() -> bool:
 
 
 def init_app(app: Flask) -> None:
+    """JSON errors for API clients. These are the fallbacks: a handler the app registers for
+    a status code (`@app.errorhandler(404)`, `(500)`) is more specific, and wins."""
+
     @app.errorhandler(HTTPException)
     def handle_http_error(exc: HTTPException) -> HTTPException | tuple[Response, int]:
         if not wants_json():
             return exc
-        body, status = error_response(exc.code or 500, exc.name, exc.description or exc.name)
+        body, status = error_response(
+            exc.code or 500, exc.name, exc.description or exc.name, validation_details(exc)
+        )
         # Headers the error carries (Allow of a 405, Retry-After of a 503) stay on the answer.
         for name, value in exc.get_headers():
             if name.lower() != "content-type":
                 body.headers[name] = value
         return body, status
 
-    @app.errorhandler(Exception)
-    def handle_unexpected_error(exc: Exception) -> HTTPException | tuple[Response, int]:
-        log.exception("unhandled error")
-        error = InternalServerError()
+    # Flask logs the traceback of an unhandled exception, then answers it with this 500.
+    @app.errorhandler(InternalServerError)
+    def handle_unexpected_error(exc: InternalServerError) -> HTTPException | tuple[Response, int]:
         if not wants_json():
-            return error
-        return error_response(500, error.name, "The server hit an unexpected error.")
+            return exc
+        return error_response(500, exc.name, "The server hit an unexpected error.")
+
+
+def validation_details(exc: HTTPException) -> Any:
+    """What a validation library attached to its 4xx, e.g. webargs' per-field messages
+    (`exc.data["messages"]`); None when there is nothing, or nothing JSON can carry."""
+    data = getattr(exc, "data", None)
+    messages = data.get("messages") if isinstance(data, dict) else None
+    try:
+        json.dumps(messages)
+    except (TypeError, ValueError):
+        return None
+    return messages
