@@ -64,6 +64,8 @@ def validation_details(exc: HTTPException) -> Any:
     messages = data.get("messages") if isinstance(data, dict) else None
     try:
         json.dumps(messages)
-    except (TypeError, ValueError):
+    except TypeError:  # an object JSON has no form for
+        return None
+    except ValueError:  # a circular structure
         return None
     return messages
