@@ -328,7 +328,7 @@ def watch_latency(bench: Bench, project: Path, base: str) -> float:
     files = ["-f", "compose.yaml", "-f", "compose.watch.yaml"]
     bench.compose(project, *files, "up", "-d", "--wait", "--wait-timeout", "180", check=False)
     watch = subprocess.Popen(
-        [bench.docker.cli, "compose", *files, "watch"],
+        [bench.docker.cli, "compose", *files, "watch", "--no-up"],
         cwd=project,
         env=bench.docker.env,
         stdout=subprocess.PIPE,

@@ -760,6 +760,20 @@ def test_a_stopping_worker_finishes_its_job(stack):
     stack.up()
 
 
+def test_an_idle_worker_stops_by_itself(stack):
+    """`docker compose stop worker` with no job running: the worker exits by itself (exit
+    code 0), within the grace period instead of being killed at its end (137)."""
+    worker_skip_unless(stack)
+    worker = container_id(stack, "worker")
+    try:
+        stack.compose("stop", "worker")
+        state = stack.docker.run("inspect", "-f", "{{.State.ExitCode}}", worker).stdout.strip()
+        assert state == "0", f"the idle worker was killed (exit {state}){stack.diagnostics()}"
+    finally:
+        stack.compose("start", "worker")
+    stack.up()
+
+
 def test_a_job_outlasting_the_shutdown_goes_back_on_the_queue(stack):
     """huey: a job still running WORKER_SHUTDOWN_TIMEOUT after the stop is put back on the
     queue, and the next worker runs it to the end."""
@@ -1158,8 +1172,11 @@ def test_compose_watch_serves_a_saved_change_without_a_rebuild(stack):
     its workers (gunicorn) keeps its container, the others are restarted by compose."""
     files = ["-f", "compose.yaml", "-f", "compose.watch.yaml"]
     image = stack.docker.run("image", "inspect", "-f", "{{.Id}}", stack.image()).stdout.strip()
+    # Up and healthy first (what `watch` does on its own), so that the change is saved well
+    # after the server started watching its files.
+    stack.compose(*files, "up", "-d", "--wait", "--wait-timeout", "180")
     watch = subprocess.Popen(
-        [stack.docker.cli, "compose", "-p", stack.name, *files, "watch"],
+        [stack.docker.cli, "compose", "-p", stack.name, *files, "watch", "--no-up"],
         cwd=stack.project,
         env=stack.docker.env,
         stdout=subprocess.PIPE,

@@ -157,7 +157,8 @@ def test_the_apps_own_error_handlers_win(settings: dict[str, Any]) -> None:
 def test_validation_details_stay_in_the_error(settings: dict[str, Any]) -> None:
     """What a validation library (webargs, for one) attaches to its 422 reaches the client."""
     app = create_app(settings)
-    messages = {"json": {"email": ["Not a valid email address."]}}
+    fields = {"email": ["Not a valid email address."]}
+    messages = {"json": fields}
 
     @app.post("/api/signup")
     def signup() -> str:
