@@ -435,3 +435,33 @@ def test_db_stays_the_projects_in_an_app_that_uses_flask_migrate(installed):
         factory.write_text(source)
         names = [requirement.split("==")[0] for requirement in ADOPTED_EXTENSIONS]
         run([*uv, "uninstall", *python, *names], cwd=project, env=env)
+
+
+# The Flask tutorials' console logging, in the app's factory.
+OWN_CONSOLE_HANDLER = """    import logging
+    import sys
+
+    app.logger.addHandler(logging.StreamHandler(sys.stdout))
+    app.logger.setLevel(logging.INFO)
+"""
+
+
+def test_an_app_with_its_own_console_handler_logs_each_event_once(installed):
+    """An adopted factory that adds a StreamHandler to app.logger: each event the app logs
+    once it is set up is one line, berth's JSON line."""
+    project, answers, env = installed
+    factory = project / "src" / answers["project_slug"] / "__init__.py"
+    source = factory.read_text()
+    try:
+        factory.write_text(source.replace(SETUP_MARKER, OWN_CONSOLE_HANDLER + SETUP_MARKER))
+        script = (
+            f"from {answers['project_slug']} import create_app; create_app().logger.info('later')"
+        )
+        output = run(
+            [".venv/bin/python", "-c", script], cwd=project, env={**env, "LOG_FORMAT": "json"}
+        ).stdout
+    finally:
+        factory.write_text(source)
+    lines = [line for line in output.splitlines() if "later" in line]
+    assert len(lines) == 1, output
+    assert json.loads(lines[0])["message"] == "later"

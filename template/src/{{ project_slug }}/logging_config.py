@@ -62,3 +62,26 @@ def configure_logging(level: str = "INFO", log_format: str = "auto") -> None:
     root.setLevel(level)
     for name in QUIET_LOGGERS:
         logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def one_line_per_event() -> None:
+    """Remove the console handlers an app adds to its own loggers (the Flask tutorials'
+    `app.logger.addHandler(logging.StreamHandler())`): their records go on to the root
+    handler anyway, so each event was printed twice, once in the app's own format. File
+    handlers stay, and so do the handlers of a logger that keeps its records to itself."""
+    consoles = (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__)
+    for logger in list(logging.root.manager.loggerDict.values()):
+        if not isinstance(logger, logging.Logger) or not _reaches_root(logger):
+            continue
+        for handler in list(logger.handlers):
+            if type(handler) is logging.StreamHandler and handler.stream in consoles:
+                logger.removeHandler(handler)
+
+
+def _reaches_root(logger: logging.Logger) -> bool:
+    current: logging.Logger | None = logger
+    while current is not None and current is not logging.root:
+        if not current.propagate:
+            return False
+        current = current.parent
+    return True

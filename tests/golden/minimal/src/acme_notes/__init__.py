@@ -10,7 +10,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from . import health, http_errors, inputs
 from .config import load_config
-from .logging_config import configure_logging
+from .logging_config import configure_logging, one_line_per_event
 
 __all__ = ["create_app"]
 
@@ -41,4 +41,6 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     health.init_app(app)
 
     # The app's own setup goes here: blueprints, extensions, commands (docs/existing-app.md).
+
+    one_line_per_event()  # a console handler the setup added would print each line twice
     return app
