@@ -64,11 +64,12 @@ class Worker(RQWorker):
     def subscribe(self) -> None:
         # RQ's own, but the thread that listens for commands wakes every second, not every 60:
         # redis-py 8 waits for that thread when the worker stops, so an idle worker took a
-        # minute to stop, and was killed at the end of its grace period.
+        # minute to stop, and was killed at the end of its grace period. (RQ types the thread
+        # attribute as None.)
         self.log.info("Worker %s: subscribing to channel %s", self.name, self.pubsub_channel_name)
         self.pubsub = self.connection.pubsub()
         self.pubsub.subscribe(**{self.pubsub_channel_name: self.handle_payload})
-        self.pubsub_thread = self.pubsub.run_in_thread(
+        self.pubsub_thread = self.pubsub.run_in_thread(  # type: ignore[assignment]
             sleep_time=1, daemon=True, exception_handler=self._pubsub_exception_handler
         )
 
