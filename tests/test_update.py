@@ -392,7 +392,7 @@ def test_moved_template_is_mapped_and_the_documented_fix_works(template, tmp_pat
 def test_copy_from_uncommitted_template_changes_warns_and_the_documented_fix_works(
     template, tmp_path
 ):
-    edit(template.path / "template" / ".dockerignore", "htmlcov\n", "htmlcov\nnotes.txt\n")
+    edit(template.path / "template" / ".dockerignore.jinja", "htmlcov\n", "htmlcov\nnotes.txt\n")
     result = subprocess.run(
         [
             *COPIER,
@@ -441,7 +441,11 @@ def test_turning_kubernetes_on_adds_its_folder_and_nothing_else(template, tmp_pa
     status = git(project, "status", "--porcelain", "--untracked-files=all").splitlines()
     changed = {line[3:] for line in status if not line.startswith("??")}
     added = {line[3:] for line in status if line.startswith("??")}
-    assert changed == {".copier-answers.yml"}, status
+    # .dockerignore keeps the new deploy/ folder out of the image's build context.
+    assert changed == {".copier-answers.yml", ".dockerignore"}, status
+    diff = git(project, "diff", "--unified=0", "--", ".dockerignore").splitlines()
+    edits = [line for line in diff if line[:1] in "+-" and line[:3] not in ("+++", "---")]
+    assert edits[-1] == "+deploy" and all(line.startswith("+") for line in edits), diff
     assert added == {"docs/kubernetes.md"} | {
         path for path in added if path.startswith("deploy/kubernetes/")
     }, status

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from typing import Any
 
@@ -9,7 +10,7 @@ from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from . import health, http_errors, inputs
-from .config import load_config
+from .config import load_config, use_throwaway_secret_key
 from .logging_config import configure_logging, one_line_per_event
 
 __all__ = ["create_app"]
@@ -21,6 +22,9 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     `python src/app.py`, the WSGI server (`acme_notes.wsgi:app`) and the tests all call
     this, so every way of starting runs the same code.
     """
+    if os.environ.get("FLASK_RUN_FROM_CLI") == "true":
+        # `flask --app acme_notes ...` runs commands, as `python -m acme_notes` does.
+        use_throwaway_secret_key()
     config = load_config()
     config.update(overrides or {})
     configure_logging(config["LOG_LEVEL"], config["LOG_FORMAT"])

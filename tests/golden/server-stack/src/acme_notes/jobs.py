@@ -61,12 +61,15 @@ def attempt() -> int:
 def describe(job: Job | str) -> dict[str, object] | None:
     """The state, result, error and runs so far of a job (its handle or id); None if Redis does
     not hold it (never enqueued, or its record expired)."""
-    if isinstance(job, str):
-        try:
+    try:
+        if isinstance(job, str):
             job = Job.fetch(job, connection=redis_client.client())
-        except NoSuchJobError:
-            return None
-    status = job.get_status(refresh=True)
+        # Status and runs read together: a job that started and finished between two reads
+        # would show as finished after 0 runs.
+        job.refresh()
+    except NoSuchJobError:
+        return None
+    status = job.get_status(refresh=False)
     error = None
     if status == "failed" and job.exc_info:
         error = job.exc_info.strip().splitlines()[-1]  # the exception line of the traceback
