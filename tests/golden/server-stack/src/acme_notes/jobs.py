@@ -62,11 +62,9 @@ def describe(job: Job | str) -> dict[str, object] | None:
     """The state, result, error and runs so far of a job (its handle or id); None if Redis does
     not hold it (never enqueued, or its record expired)."""
     try:
-        if isinstance(job, str):
-            job = Job.fetch(job, connection=redis_client.client())
-        # Status and runs read together: a job that started and finished between two reads
-        # would show as finished after 0 runs.
-        job.refresh()
+        # Status and runs read together, now: read apart, a job that started and finished
+        # in between would show as finished after 0 runs.
+        job = Job.fetch(job if isinstance(job, str) else job.id, connection=redis_client.client())
     except NoSuchJobError:
         return None
     status = job.get_status(refresh=False)
