@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from typing import Any
 
@@ -10,7 +9,7 @@ from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from . import health, http_errors, inputs
-from .config import load_config, use_throwaway_secret_key
+from .config import load_config, run_by_the_flask_cli, use_throwaway_secret_key
 from .logging_config import configure_logging, one_line_per_event
 
 __all__ = ["create_app"]
@@ -22,7 +21,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     `python src/app.py`, the WSGI server (`acme_notes.wsgi:app`) and the tests all call
     this, so every way of starting runs the same code.
     """
-    if os.environ.get("FLASK_RUN_FROM_CLI") == "true":
+    if run_by_the_flask_cli():
         # `flask --app acme_notes ...` runs commands, as `python -m acme_notes` does.
         use_throwaway_secret_key()
     config = load_config()

@@ -55,6 +55,11 @@ def _secret(environ: Mapping[str, str], name: str) -> str:
     return value
 
 
+def run_by_the_flask_cli() -> bool:
+    """True under `flask --app ...` (Flask sets FLASK_RUN_FROM_CLI), which runs commands."""
+    return os.environ.get("FLASK_RUN_FROM_CLI") == "true"
+
+
 def use_throwaway_secret_key() -> None:
     """For local development only (the dev server, the tests, the command line): a random
     SECRET_KEY when none is set, made once per run and put in the environment, so that every
