@@ -887,7 +887,8 @@ def test_stale_lock_fails_the_build_with_a_clear_message(stack):
     if stack.answers["package_manager"] == "uv":
         assert "needs to be updated" in output and "--locked" in output, output
     else:
-        assert re.search(r"requires six, which is not installed", output, re.I), output
+        assert "No matching distribution found for six" in output, output
+        assert "requirements.txt lacks what pyproject.toml declares" in output, output
 
 
 # Routes the docker tier adds to the app (health.py's blueprint), by a code-only change.
@@ -944,7 +945,8 @@ def test_code_only_change_reuses_the_dependency_layer(stack):
     assert steps, f"dependency step not found in the build output:\n{output}"
     for step in steps:
         assert re.search(rf"^#{step} CACHED$", output, re.M), f"dependencies reinstalled:\n{output}"
-    copy = set(re.findall(r"^#(\d+) \[[^\]]*\] COPY src/ src/", output, re.M))
+    package = re.escape(f"COPY src/{stack.slug}/ ")
+    copy = set(re.findall(rf"^#(\d+) \[[^\]]*\] {package}", output, re.M))
     assert copy and not any(re.search(rf"^#{s} CACHED$", output, re.M) for s in copy), output
     stack.up()
     assert stack.request("GET", "/slow?seconds=0") == (200, {"status": "done"})
@@ -1207,8 +1209,12 @@ def test_compose_watch_serves_a_saved_change_without_a_rebuild(stack):
             with contextlib.suppress(OSError, ValueError):
                 served = stack.request("GET", "/watched", timeout=5)
             time.sleep(0.2)
-        assert served == (200, {"status": "served from the saved file"}), "".join(output)
-        # The proxy was not restarted with web: it answers at once.
+        state = stack.docker.run("inspect", "-f", "{{json .State}}", web, check=False).stdout
+        assert served == (200, {"status": "served from the saved file"}), (
+            f"{''.join(output)}\n--- web's state ---\n{state}{stack.diagnostics()}"
+        )
+        # Once the change is served, it stays served: nothing else restarts (nginx, which looks
+        # up web's address when it starts, was restarted with web; Caddy needed not be).
         assert stack.request("GET", "/watched", timeout=5)[0] == 200
         after = stack.docker.run("image", "inspect", "-f", "{{.Id}}", stack.image()).stdout
         assert after.strip() == image, "a code change rebuilt the image"
@@ -1220,7 +1226,8 @@ def test_compose_watch_serves_a_saved_change_without_a_rebuild(stack):
             f"web restarted: {restarted}; its server reloads: {reloads}"
         )
     finally:
-        os.killpg(watch.pid, signal.SIGTERM)
-        watch.wait(timeout=30)
+        if watch.poll() is None:
+            os.killpg(watch.pid, signal.SIGTERM)
+            watch.wait(timeout=30)
         health.write_text(saved)
         stack.up()  # compose.yaml alone: the image's own code again
