@@ -303,6 +303,54 @@ def test_one_command_line_that_reads_dotenv(installed, entry):
         assert name in commands, commands
 
 
+# An adopted app's settings module, as Flask apps write it: read as the module is imported.
+SETTINGS_AT_IMPORT = """import os
+
+GREETING = os.environ.get("ADOPTED_GREETING", "the default")
+"""
+SHOW_GREETING = "from {slug} import adopted_settings; print('greeting:', adopted_settings.GREETING)"
+
+
+@pytest.mark.parametrize("entry", ["import", "python -m", "src/app.py"])
+def test_dotenv_is_read_before_the_package_imports_its_modules(installed, entry):
+    """A module the package imports that reads the environment as it loads (an adopted app's
+    `Config` class) sees .env's values, however the app is started."""
+    project, answers, env = installed
+    slug = answers["project_slug"]
+    package = project / "src" / slug
+    init, dotenv = package / "__init__.py", project / ".env"
+    saved_init, saved_dotenv = init.read_text(), dotenv.read_text()
+    (package / "adopted_settings.py").write_text(SETTINGS_AT_IMPORT)
+    # Imported first of the package's own modules, as an adopted app's imports would be.
+    first_import = "\nfrom . import "
+    init.write_text(
+        saved_init.replace(first_import, f"\nfrom . import adopted_settings{first_import}", 1)
+    )
+    dotenv.write_text(f"{saved_dotenv}\nADOPTED_GREETING=from .env\n")
+    show = SHOW_GREETING.format(slug=slug)
+    try:
+        if entry == "import":
+            result = run([".venv/bin/python", "-c", show], cwd=project, env=env)
+        elif entry == "python -m":
+            result = subprocess.run(
+                [".venv/bin/python", "-m", slug, "shell"],
+                cwd=project,
+                env=env,
+                input=show + "\n",
+                capture_output=True,
+                text=True,
+                timeout=120,
+            )
+        else:  # the dev server's module, run up to the server itself
+            script = f"import runpy; runpy.run_path('src/app.py'); {show}"
+            result = run([".venv/bin/python", "-c", script], cwd=project, env=env)
+        assert "greeting: from .env" in result.stdout, result.stdout + result.stderr
+    finally:
+        init.write_text(saved_init)
+        dotenv.write_text(saved_dotenv)
+        (package / "adopted_settings.py").unlink()
+
+
 # What a team's code does to run a job and watch it: enqueue, then poll its state.
 JOB_SCRIPT = """
 import sys, time

@@ -8,14 +8,12 @@ app runs elsewhere. Put code in the package and import it from there.
 
 import os
 
-from dotenv import load_dotenv
-
+# Importing the package reads the project's .env (in a container, compose sets the environment).
 from acme_notes import create_app
 from acme_notes.config import (
     use_throwaway_secret_key,
 )
 
-load_dotenv()  # local settings from .env; in a container the environment comes from compose
 use_throwaway_secret_key()  # only if .env has none: the production server requires one
 if os.environ.get("LOG_FORMAT", "auto") == "auto":
     os.environ["LOG_FORMAT"] = "text"  # readable lines while developing, unless asked for JSON

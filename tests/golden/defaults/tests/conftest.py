@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from dotenv import load_dotenv
 from flask import Flask
 from flask.testing import FlaskClient
 
@@ -17,9 +16,8 @@ from acme_notes.config import (
 )
 from acme_notes.orm import alembic_config
 
-# Local runs read service addresses from .env, like `python src/app.py` does; without a
-# SECRET_KEY there, the tests sign with a throwaway one.
-load_dotenv()
+# Importing the package read the service addresses from .env, as for `python src/app.py`;
+# without a SECRET_KEY there, the tests sign with a throwaway one.
 use_throwaway_secret_key()
 
 

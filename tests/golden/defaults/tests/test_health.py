@@ -27,6 +27,16 @@ def test_liveness(client: FlaskClient) -> None:
     assert response.json == {"status": "ok"}
 
 
+def test_the_factory_takes_a_settings_class_too(settings: dict[str, Any]) -> None:
+    """`create_app(TestConfig)` and `create_app(config_class=TestConfig)`, as the tests of an
+    adopted app call its factory: the class's UPPERCASE attributes are the settings."""
+    test_config = type("TestConfig", (), {**settings, "GREETING": "hello", "helper": "no"})
+    for app in (create_app(test_config), create_app(config_class=test_config)):
+        assert app.config["GREETING"] == "hello"
+        assert app.config["TESTING"] is True
+        assert "helper" not in app.config
+
+
 def test_readiness_checks_every_dependency(client: FlaskClient) -> None:
     response = client.get("/health/ready")
     assert response.status_code == 200, response.json

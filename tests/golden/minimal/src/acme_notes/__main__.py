@@ -2,7 +2,8 @@
 the project's own commands before any Flask extension's of the same name.
 
 Flask's own commands (`routes`, `shell`, `run`), every command the app registers on `app.cli`.
-Settings come from the environment, and from `.env` in the working directory when there is one.
+Settings come from the environment, and from the project's `.env` (read as the package is
+imported) when there is one.
 """
 
 from flask import Flask

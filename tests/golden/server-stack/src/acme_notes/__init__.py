@@ -2,20 +2,28 @@
 
 from __future__ import annotations
 
+from dotenv import load_dotenv
+
+# The project's .env first (local development; containers have none: compose sets their
+# environment), so that a module imported below may read its settings as it loads.
+load_dotenv()
+
 from collections.abc import Mapping
 from typing import Any
 
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from . import cli, health, http_errors, inputs
-from .config import load_config, run_by_the_flask_cli, use_throwaway_secret_key
+from . import cli, health, http_errors, inputs, metrics, orm, redis_client
+from .config import load_config, run_by_the_flask_cli, settings_of, use_throwaway_secret_key
 from .logging_config import configure_logging, one_line_per_event
 
 __all__ = ["create_app"]
 
 
-def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
+def create_app(
+    overrides: Mapping[str, Any] | type | None = None, *, config_class: type | None = None
+) -> Flask:
     """Application factory: the one place where the app is assembled.
 
     `python src/app.py`, the WSGI server (`acme_notes.wsgi:app`) and the tests all call
@@ -25,7 +33,10 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
         # `flask --app acme_notes ...` runs commands, as `python -m acme_notes` does.
         use_throwaway_secret_key()
     config = load_config()
-    config.update(overrides or {})
+    # What the caller passes wins over the environment: a mapping (the tests' settings), or a
+    # settings class, as an adopted app's own tests pass it (`create_app(TestConfig)`).
+    config.update(settings_of(config_class))
+    config.update(settings_of(overrides))
     configure_logging(config["LOG_LEVEL"], config["LOG_FORMAT"])
 
     # The instance folder (Flask's place for an app's own files, e.g. the database file of an
@@ -40,20 +51,10 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
 
     http_errors.init_app(app)
     inputs.init_app(app)
-
-    from . import metrics
-
     metrics.init_app(app)
     cli.init_app(app)
-
-    from . import orm
-
     orm.init_app(app)
-
-    from . import redis_client
-
     redis_client.init_app(app)
-
     health.init_app(app)
 
     # The examples: delete these lines (and the modules) once the app has its own routes.

@@ -2,8 +2,8 @@
 the project's own commands before any Flask extension's of the same name.
 
 Flask's own commands (`routes`, `shell`, `run`), every command the app registers on `app.cli`,
-and the ones in `cli.py` (`db` and `worker`). Settings come from the environment, and from
-`.env` in the working directory when there is one.
+and the ones in `cli.py` (`db` and `worker`). Settings come from the environment, and from the
+project's `.env` (read as the package is imported) when there is one.
 """
 
 import click

@@ -70,6 +70,16 @@ def use_throwaway_secret_key() -> None:
         log.warning("SECRET_KEY is not set: a throwaway key signs this run's sessions")
 
 
+def settings_of(source: Mapping[str, Any] | type | None) -> dict[str, Any]:
+    """Settings given as a mapping, or as a settings class: its UPPERCASE attributes, as
+    Flask's `config.from_object` reads them (`create_app(TestConfig)`)."""
+    if source is None:
+        return {}
+    if isinstance(source, Mapping):
+        return dict(source)
+    return {name: getattr(source, name) for name in dir(source) if name.isupper()}
+
+
 def load_config(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
     """Read the settings from the environment (`os.environ` unless given)."""
     env = os.environ if environ is None else environ
