@@ -442,11 +442,19 @@ def test_metrics_count_every_request_across_the_servers_processes(installed):
 
 # What a typical Flask app with a database brings along, and does in its factory.
 ADOPTED_EXTENSIONS = ["Flask-SQLAlchemy==3.1.1", "Flask-Migrate==4.1.0"]
-FLASK_MIGRATE_SETUP = """    from flask_migrate import Migrate
+FLASK_MIGRATE_SETUP = """    import os
+
+    from flask_migrate import Migrate
     from flask_sqlalchemy import SQLAlchemy
 
-    app.config["SQLALCHEMY_DATABASE_URI"] = app.config["DATABASE_URL"]
+    # As the guide says; APP_DATABASE_URI plays a Config class's own default.
+    uri = os.environ.get("APP_DATABASE_URI", app.config["DATABASE_URL"])
+    app.config["SQLALCHEMY_DATABASE_URI"] = uri
     Migrate(app, SQLAlchemy(app))
+"""
+READINESS = """from {slug} import create_app
+response = create_app().test_client().get("/health/ready")
+print("readiness:", response.status_code, response.json["checks"]["database"])
 """
 
 
@@ -479,6 +487,16 @@ def test_db_stays_the_projects_in_an_app_that_uses_flask_migrate(installed):
         # The project's revisions (none without the examples) are all applied.
         for head in [line.split()[0] for line in heads.splitlines() if "(head)" in line]:
             assert f"{head} (head)" in current, current
+        # Readiness checks the database the app's own Flask-SQLAlchemy uses: ready on
+        # DATABASE_URL, not ready (naming the setting) when it points elsewhere.
+        probe = [".venv/bin/python", "-c", READINESS.format(slug=answers["project_slug"])]
+        ready = run(probe, cwd=project, env=env)
+        assert "readiness: 200 ok" in ready.stdout, ready.stdout + ready.stderr
+        elsewhere = {**env, "APP_DATABASE_URI": f"sqlite:///{project / 'elsewhere.db'}"}
+        not_ready = run(probe, cwd=project, env=elsewhere)
+        output = not_ready.stdout + not_ready.stderr
+        assert "readiness: 503 failing" in output, output
+        assert "SQLALCHEMY_DATABASE_URI is not DATABASE_URL" in output, output
     finally:
         factory.write_text(source)
         names = [requirement.split("==")[0] for requirement in ADOPTED_EXTENSIONS]

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from flask import Flask, current_app, g
-from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import URL, Engine, create_engine, text
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
 if TYPE_CHECKING:
@@ -60,6 +60,26 @@ def _close_session(_exc: BaseException | None) -> None:
 def check() -> None:
     with engine().connect() as connection:
         connection.execute(text("SELECT 1"))
+    check_the_apps_own_engine()
+
+
+def check_the_apps_own_engine() -> None:
+    """An app's own Flask-SQLAlchemy must use this database: migrations run here, and a check
+    of this database says nothing of another one the app's pages read."""
+    extension = current_app.extensions.get("sqlalchemy")
+    if extension is None:
+        return
+    if _location(extension.engine.url) != _location(engine().url):
+        raise RuntimeError(
+            "Flask-SQLAlchemy's SQLALCHEMY_DATABASE_URI is not DATABASE_URL: set it from"
+            ' app.config["DATABASE_URL"] in create_app()'
+        )
+
+
+def _location(url: URL) -> tuple[object, ...]:
+    """Where a URL's database is, whatever driver the URL names."""
+    backend = url.get_backend_name()
+    return (backend, url.host, url.port or 5432, url.database)
 
 
 def check_schema() -> None:
