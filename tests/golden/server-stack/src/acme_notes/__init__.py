@@ -14,7 +14,7 @@ from typing import Any
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from . import cli, health, http_errors, inputs, metrics, orm, redis_client
+from . import cli, health, http_errors, inputs, orm, redis_client
 from .config import load_config, run_by_the_flask_cli, settings_of, use_throwaway_secret_key
 from .logging_config import configure_logging, one_line_per_event
 
@@ -51,6 +51,10 @@ def create_app(
 
     http_errors.init_app(app)
     inputs.init_app(app)
+
+    # Imported here: the server's settings set PROMETHEUS_MULTIPROC_DIR before this runs.
+    from . import metrics
+
     metrics.init_app(app)
     cli.init_app(app)
     orm.init_app(app)
