@@ -1034,6 +1034,32 @@ def test_the_proxy_compresses_sets_headers_logs_json_and_follows_the_body_limit(
         stack.up()
 
 
+def test_the_proxy_stays_healthy_while_web_is_down(stack):
+    """The proxy's health is its own (web has a healthcheck of its own): it stays healthy while
+    web is down for longer than its probes allow, and `up --wait` then brings web back. A proxy
+    probing the app through itself turned unhealthy while web restarted under it, and
+    `up --wait` failed on it although every service came back."""
+    if stack.answers["reverse_proxy"] == "none":
+        pytest.skip("not applicable: no proxy in this stack")
+    service = row("reverse_proxy", stack.answers["reverse_proxy"])["published_service"]
+    proxy = container_id(stack, service)
+    probe = stack.docker.run("inspect", "-f", "{{json .Config.Healthcheck}}", proxy).stdout
+    probe = json.loads(probe)
+    nanoseconds = 1e9
+    unhealthy_after = (probe["Retries"] + 1) * (probe["Interval"] + probe["Timeout"]) / nanoseconds
+    stack.compose("stop", "web")
+    try:
+        time.sleep(unhealthy_after)
+        health = stack.docker.run("inspect", "-f", "{{json .State.Health}}", proxy).stdout
+        assert json.loads(health)["Status"] == "healthy", health
+        with contextlib.suppress(OSError, ValueError):
+            # Nothing behind the proxy: its own error page, never the app's answer.
+            assert stack.request("GET", "/health", timeout=5)[0] != 200
+    finally:
+        stack.up()
+    assert stack.request("GET", "/health") == (200, {"status": "ok"})
+
+
 def test_every_server_process_accepts_the_sessions_of_the_others(stack):
     """One SECRET_KEY (from .env) for all of the server's processes: a session signed by one
     is accepted by every other, request after request."""
