@@ -1,20 +1,19 @@
 """Moving an existing app into a generated project the way docs/existing-app.md says: its
-marked shell blocks run as written (with APP pointing at the app's checkout), and its factory
+shell blocks run as written (with APP pointing at the app's checkout), and its factory
 example is pasted where create_app() says the app's own setup goes."""
 
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import subprocess
 from pathlib import Path
 
-from helpers import ROOT, TOOLS_BIN, run, runnable_blocks
+from helpers import ROOT, TOOLS_BIN, first_block, run, runnable_blocks
 
 VENDORED_FLASKR = ROOT / "tests" / "vendor" / "flaskr"
 SETUP_MARKER = "    # The app's own setup goes here"
-FACTORY_EXAMPLE = re.compile(r"<!-- berth:factory-example -->\n\n```python\n(.*?)```", re.S)
+FACTORY_SECTION = "3. Merge the application factory"
 
 
 def guide(project: Path) -> str:
@@ -23,7 +22,7 @@ def guide(project: Path) -> str:
 
 def factory_example(project: Path) -> str:
     """The lines the guide's worked example adds to create_app(), as they are indented there."""
-    block = FACTORY_EXAMPLE.search(guide(project))[1].splitlines()
+    block = first_block(guide(project), FACTORY_SECTION, "python").splitlines()
     start = next(i for i, line in enumerate(block) if "this project's setup, as generated" in line)
     end = next(i for i, line in enumerate(block) if line.startswith(SETUP_MARKER))
     return "\n".join(block[start + 1 : end]).strip("\n") + "\n"

@@ -166,16 +166,67 @@ def text_files(project: Path):
                 continue
 
 
-RUN_MARKER = re.compile(r"<!-- berth:run ([\w-]+) -->\n\n```sh\n(.*?)```", re.S)
+# The documented commands the tests run, found as a reader finds them: by the heading of their
+# section and the place of the shell block in it (negative: counted from the section's end).
+RUNNABLE = {
+    "Quick start: local": {-3: "local-services", -2: "local", -1: "local-server"},
+    "Quick start: containers": {0: "docker"},
+    "Database admin UI": {0: "admin-ui"},
+    "Migrations": {0: "migrations"},
+    "Metrics": {0: "metrics"},
+    "1. Name the project after the app's package": {0: "adopt-rename"},
+    "2. Copy the code and the tests": {0: "adopt-copy"},
+    "4. Test and lint": {0: "adopt-test"},
+    "5. Run it in the container": {0: "adopt-container"},
+}
+# Every subsection of this one (one per volume) shows how to back it up, then how to restore it.
+BACKUP_SECTION = "Volumes, backup and restore"
+BACKUP_AND_RESTORE = {0: "backup", 1: "restore"}
+HEADING = re.compile(r"(#+) (.*)")
+
+
+def fenced_blocks(text: str, language: str = "sh") -> list[tuple[list[str], list[list[str]]]]:
+    """[(headings from the top down to a section, [lines of its blocks in `language`]), ...],
+    one per section of a Markdown doc, in order."""
+    sections: list[tuple[list[str], list[list[str]]]] = [([], [])]
+    fence: str | None = None  # the language of the fenced block we are in
+    for line in text.splitlines():
+        if fence is None and line.startswith("```"):
+            fence = line.removeprefix("```")
+            if fence == language:
+                sections[-1][1].append([])
+        elif fence is not None and line.startswith("```"):
+            fence = None
+        elif fence == language:
+            sections[-1][1][-1].append(line)
+        elif fence is None and (heading := HEADING.fullmatch(line)):
+            level, title = len(heading[1]), heading[2]
+            sections.append((sections[-1][0][: level - 1] + [title], []))
+    return sections
 
 
 def runnable_blocks(text: str) -> dict[str, list[str]]:
-    """Commands of the doc's marked code blocks: {name: [command, ...]}, in document order.
-    A block is marked by an `<!-- berth:run NAME -->` comment right before it."""
+    """Commands of the blocks of RUNNABLE in a doc: {name: [command, ...]}, in document order."""
     blocks: dict[str, list[str]] = {}
-    for name, body in RUN_MARKER.findall(text):
-        blocks.setdefault(name, []).extend(line for line in body.splitlines() if line.strip())
+    for headings, shell in fenced_blocks(text):
+        if not headings:
+            continue
+        names = RUNNABLE.get(headings[-1], {})
+        if headings[-2:-1] == [BACKUP_SECTION]:
+            names = BACKUP_AND_RESTORE
+        for place, name in names.items():
+            if -len(shell) <= place < len(shell):
+                commands = [line for line in shell[place] if line.strip()]
+                blocks.setdefault(name, []).extend(commands)
     return blocks
+
+
+def first_block(text: str, heading: str, language: str) -> str:
+    """The first block in `language` of the section titled `heading`."""
+    for headings, blocks in fenced_blocks(text, language):
+        if headings[-1:] == [heading] and blocks:
+            return "\n".join(blocks[0]) + "\n"
+    raise AssertionError(f"no {language} block under the heading {heading!r}")
 
 
 def container_static_checks(project: Path) -> None:

@@ -1,7 +1,8 @@
-"""Generated documentation: true for exactly the chosen answers, linted, and its marked commands
-run (the local quick start here; the container ones in the docker tier, see test_docker.py).
+"""Generated documentation: true for exactly the chosen answers, linted, and its commands run
+(the local quick start here; the container ones in the docker tier, see test_docker.py).
 
-A runnable block is a fenced code block right after an `<!-- berth:run NAME -->` comment.
+Which blocks run is the tests' knowledge (helpers.RUNNABLE: a section's heading and the
+block's place in it), so the generated docs carry no markers.
 """
 
 from __future__ import annotations
