@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
+import sys
 
 import yaml
 
@@ -45,3 +47,22 @@ def test_generate_command_explains_an_invalid_answer(tmp_path):
     assert 'project_slug "class" is a Python keyword' in result.stderr, result.stderr
     assert "scripts/new DESTINATION -d project_slug=VALUE" in result.stderr, result.stderr
     assert not dest.exists()
+
+
+def test_the_question_table_is_copier_ymls():
+    """README's question table lists copier.yml's questions in order, with their choices and
+    defaults: scripts/readme_questions.py writes it, and finds nothing to change."""
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "readme_questions.py"), "--check"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    table = (ROOT / "README.md").read_text().split("| Question |")[1].split("\n\n")[0]
+    questions = re.findall(r"^\| `(\w+)` \|", table, re.M)
+    assert questions[:3] == ["project_name", "project_slug", "description"]
+    assert "`postgresql`" in table and "(asked only with a database server)" in table
+    for question in questions:
+        row = next(line for line in table.splitlines() if line.startswith(f"| `{question}` |"))
+        assert not row.endswith("|  |"), f"{question} has no description in README.md"
