@@ -3,7 +3,7 @@
     .venv/bin/python bench/slow_clients.py [--seconds 10] [--servers gunicorn,granian]
                                            [--proxies none,nginx] [--json OUT.json]
 
-For each server of copier.yml's `servers` table and each proxy of `reverse_proxies`, renders a
+For each server of tables/servers.yml and each proxy of tables/reverse_proxies.yml, renders a
 project (no database, the defaults otherwise), adds the edge routes of tests/edge.py, builds it
 and starts it with compose, then holds connections in each pattern of tests/edge.py while
 `/health` is asked once a second: 2, 8 and 300 clients sending one header line every 5 s, 300

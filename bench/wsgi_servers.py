@@ -7,8 +7,8 @@ starts each server the way the project's README says, with WEB_CONCURRENCY worke
 waitress), and loads `GET /health` with wrk (`apt-get install wrk`). Servers are measured in
 interleaved rounds (A B C D, A B C D, ...) so that machine noise hits them alike; the table
 reports the median per server, its ratio to the baseline server (relative_throughput 1.0 in
-copier.yml's `servers` table) and the ratio the table records, which the generated ADR cites:
-update the table when they drift apart.
+tables/servers.yml) and the ratio the table records, which the generated ADR cites: update
+the table when they drift apart.
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import yaml
+from copier._template import load_template_config  # copier.yml with its !include
 
 BERTH = Path(__file__).resolve().parents[1]
 USAGE = "usage: scripts/new DESTINATION [copier options, e.g. -d database=postgresql]"
@@ -29,7 +29,7 @@ class Refused(Exception):
 
 
 def questions() -> dict[str, dict[str, Any]]:
-    data = yaml.safe_load((BERTH / "copier.yml").read_text())
+    data = load_template_config(BERTH / "copier.yml")
     return {
         name: spec
         for name, spec in data.items()

@@ -14,7 +14,7 @@ import re
 import sys
 from pathlib import Path
 
-import yaml
+from copier._template import load_template_config  # copier.yml with its !include
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
@@ -46,7 +46,7 @@ ASKED_ONLY = {
 
 def questions() -> dict[str, dict]:
     """copier.yml's questions a user answers, in order (not its tables or computed values)."""
-    config = yaml.safe_load((ROOT / "copier.yml").read_text())
+    config = load_template_config(ROOT / "copier.yml")
     return {
         name: spec
         for name, spec in config.items()

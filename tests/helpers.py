@@ -18,8 +18,21 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
+from typing import Any
+
+# Copier's own reader of copier.yml (copier is pinned), so that `!include` means what it means
+# to Copier.
+from copier._template import load_template_config
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+@cache
+def copier_config() -> dict[str, Any]:
+    """copier.yml as Copier reads it: the tables it includes from tables/ merged in."""
+    return load_template_config(ROOT / "copier.yml")
+
+
 TOOLS_BIN = Path(sys.executable).parent  # ruff, uv, hadolint of the test environment
 BUILT_PYTHONS = Path("/opt/berth/bin")  # interpreters .ci/ provides where none is installed
 DEVCONTAINER_CLI = Path("/opt/berth/npm/node_modules/.bin/devcontainer")  # .ci/setup installs it
@@ -271,7 +284,7 @@ def copy_of_template(destination: Path) -> Path:
     """A plain (non-git) copy of the template, to render after changing it."""
     destination.mkdir(parents=True, exist_ok=True)
     shutil.copy2(ROOT / "copier.yml", destination / "copier.yml")
-    for folder in ("template", "hooks"):
+    for folder in ("tables", "template", "hooks"):
         ignore = shutil.ignore_patterns("__pycache__")
         shutil.copytree(ROOT / folder, destination / folder, ignore=ignore)
     return destination

@@ -12,16 +12,14 @@ from functools import cache, partial
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from helpers import find_python
+from helpers import copier_config, find_python
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 @cache
 def questions() -> dict[str, Any]:
-    data = yaml.safe_load((ROOT / "copier.yml").read_text())
+    data = copier_config()
     return {k: v for k, v in data.items() if not k.startswith("_")}
 
 

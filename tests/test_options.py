@@ -1,4 +1,4 @@
-"""The per-option facts: copier.yml's tables and template/_options' texts.
+"""The per-option facts: the tables (tables/*.yml) and template/_options' texts.
 
 Every choice of every multi-valued question has its row (with every field) and its texts
 (every piece the templates ask for), and nothing else does; a render that lacks one fails and
@@ -14,8 +14,9 @@ from pathlib import Path
 
 import copier
 import pytest
+import yaml
 
-from helpers import ROOT, copy_of_template
+from helpers import ROOT, copier_config, copy_of_template
 from matrix import (
     CONTAINER_QUESTIONS,
     DERIVED_TABLES,
@@ -30,6 +31,33 @@ from matrix import (
 
 # Every table: of a question's choices, or of the values copier.yml derives (job_backend).
 ALL_TABLES = {**TABLES, **DERIVED_TABLES}
+
+
+class _IncludesUnread(yaml.SafeLoader):
+    """copier.yml's own text: an `!include` stays a tag, the included files unread."""
+
+
+_IncludesUnread.add_constructor("!include", lambda loader, node: {"!include": node.value})
+
+
+def test_the_tables_are_files_of_their_own():
+    """copier.yml holds the questions, the answers it derives and Copier's settings; every table
+    (a hidden `yaml` value) is a file of tables/, which copier.yml includes first."""
+    documents = list(yaml.load_all((ROOT / "copier.yml").read_text(), Loader=_IncludesUnread))
+    assert documents[0] == {"!include": "tables/*.yml"}, documents[0]
+    own = {key: spec for document in documents[1:] for key, spec in document.items()}
+    in_tables = {
+        key for path in (ROOT / "tables").glob("*.yml") for key in yaml.safe_load(path.read_text())
+    }
+    tables = {
+        key
+        for key, spec in copier_config().items()
+        if isinstance(spec, dict) and spec.get("type") == "yaml" and spec.get("when") is False
+    }
+    assert set(ALL_TABLES.values()) <= tables
+    assert not tables & set(own), f"tables left in copier.yml: {sorted(tables & set(own))}"
+    assert tables <= in_tables
+    assert not in_tables & set(own), "a key is both in copier.yml and in tables/"
 
 
 def values(question: str) -> list[str]:
@@ -61,7 +89,7 @@ def pieces_of(question: str, answer: str) -> set[str]:
 @pytest.mark.parametrize("question", TABLES)
 def test_every_choice_has_a_row_and_every_row_a_choice(question):
     assert list(table(question)) == choices(question), (
-        f"{TABLES[question]} in copier.yml must have one row per choice of {question}, "
+        f"{TABLES[question]} in tables/ must have one row per choice of {question}, "
         "in the same order"
     )
     assert questions()[TABLES[question]]["when"] is False  # a table, never asked
@@ -146,12 +174,12 @@ def test_a_choice_without_a_row_is_refused_and_named(tmp_path):
         )
     )
     message = render_error(template, tmp_path, wsgi_server="bjoern")
-    assert 'wsgi_server "bjoern" has no row in the servers table of copier.yml' in message
+    assert 'wsgi_server "bjoern" has no row in the servers table (tables/servers.yml)' in message
 
 
 def test_a_missing_fact_fails_the_render_and_names_it(tmp_path):
     template = copy_of_template(tmp_path / "template")
-    config = template / "copier.yml"
+    config = template / "tables" / "servers.yml"
     text = config.read_text()
     line = "      body_limit: gunicorn has no limit of its own\n"
     assert line in text

@@ -11,9 +11,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
-import yaml
 
-from helpers import ROOT, TOOLS_BIN, run
+from helpers import ROOT, TOOLS_BIN, copier_config, run
 from updating import (
     ANSWERS_FILE,
     COPIER,
@@ -272,7 +271,7 @@ def test_every_real_migration_is_tested():
         "migrate_answers.py": test_renamed_question_carries_the_answer,
         "migrate_moved_file.py": test_moved_file_takes_the_users_edits_along,
     }
-    config = yaml.safe_load((ROOT / "copier.yml").read_text())
+    config = copier_config()
     for entry in config["_migrations"]:
         script = Path(entry["command"][1]).name
         assert script in tested, f"migration {script} has no update test"

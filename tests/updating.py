@@ -268,7 +268,11 @@ def add_migrations(template: Path, *entries: dict[str, Any]) -> None:
 
 
 def replace_everywhere(template: Path, old: str, new: str) -> None:
-    for path in [template / "copier.yml", *(template / "template").rglob("*")]:
+    for path in [
+        template / "copier.yml",
+        *(template / "tables").glob("*.yml"),
+        *(template / "template").rglob("*"),
+    ]:
         if path.is_file():
             text = path.read_text()
             if old in text:
