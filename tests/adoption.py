@@ -45,7 +45,7 @@ def run_block(project: Path, commands: list[str], env: dict[str, str]) -> str:
 
 
 def adopt(project: Path, checkout: Path, env: dict[str, str]) -> str:
-    """Steps 2-4 of the guide; returns what step 4 (lint and tests) printed."""
+    """Steps 2-4 of the guide; returns what step 4 (lint, tests and types) printed."""
     blocks = runnable_blocks(guide(project))
     env = {**env, "APP": str(checkout)}
     copied = run_block(project, blocks["adopt-copy"], env)
@@ -55,7 +55,14 @@ def adopt(project: Path, checkout: Path, env: dict[str, str]) -> str:
     text = init.read_text()
     assert text.count(SETUP_MARKER) == 1, "create_app() has no place for the app's setup"
     init.write_text(text.replace(SETUP_MARKER, example.rstrip("\n") + "\n\n" + SETUP_MARKER))
+    pyproject = project / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text() + "\n" + mypy_overrides(project))
     return run_block(project, blocks["adopt-test"], env)
+
+
+def mypy_overrides(project: Path) -> str:
+    """What step 4 adds to pyproject.toml: mypy's defaults for the app, strict for the rest."""
+    return first_block(guide(project), "4. Test and lint", "toml")
 
 
 def restyled_original(checkout: Path, project: Path, scratch: Path) -> Path:

@@ -26,13 +26,14 @@ from adoption import (
     changed_lines,
     factory_example,
     guide,
+    mypy_overrides,
     restyled_original,
     run_block,
 )
 from helpers import ROOT, free_port, runnable_blocks
 
 MANAGERS = ["uv", "pip"]
-SKIPPED_IN_DIFF = {".venv", "data", ".pytest_cache", ".ruff_cache", "__pycache__"}
+SKIPPED_IN_DIFF = {".venv", "data", ".pytest_cache", ".ruff_cache", ".mypy_cache", "__pycache__"}
 
 
 def project_files(project: Path) -> dict[str, str]:
@@ -142,11 +143,33 @@ def test_only_create_app_of_the_generated_files_is_edited(adoptions, manager):
     project, _, generated, _ = adoptions(manager)
     now = project_files(project)
     edited = sorted(name for name, text in generated.items() if now.get(name) != text)
-    assert edited == ["src/flaskr/__init__.py"], edited
+    assert edited == ["pyproject.toml", "src/flaskr/__init__.py"], edited
     init = "src/flaskr/__init__.py"
     added = changed_lines(generated[init], now[init])
     assert added == len(factory_example(project).splitlines()) + 1  # and a blank line
+    # pyproject.toml: only the mypy block of step 4, appended.
+    assert now["pyproject.toml"] == generated["pyproject.toml"] + "\n" + mypy_overrides(project)
     print(f"\ngenerated lines changed ({manager}): {added}, all in create_app()")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("manager", MANAGERS)
+def test_mypy_takes_the_app_as_it_is_and_keeps_the_projects_own_modules_strict(adoptions, manager):
+    """Step 4's mypy passes on the unannotated app (it ran in `adopt`); this project's own
+    modules are still checked strictly: an unannotated function there is an error."""
+    project, _, _, output = adoptions(manager)
+    assert "Success: no issues found" in output, output
+    health = project / "src" / "flaskr" / "health.py"
+    original = health.read_text()
+    health.write_text(original + "\n\ndef untyped(value):\n    return value\n")
+    try:
+        result = subprocess.run(
+            [venv_bin(project, "mypy")], cwd=project, capture_output=True, text=True, env=base_env()
+        )
+    finally:
+        health.write_text(original)
+    assert result.returncode == 1, result.stdout
+    assert "src/flaskr/health.py" in result.stdout and "[no-untyped-def]" in result.stdout
 
 
 @pytest.mark.slow
