@@ -27,6 +27,7 @@ from typing import Any
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from markdown_blocks import LOCAL_CHECK, block_at  # noqa: E402
 from new_project import BERTH, Refused, checked_answer, questions  # noqa: E402
 
 COPIER = [sys.executable, "-m", "copier"]
@@ -275,10 +276,13 @@ def print_status_table(rows: list[dict[str, Any]]) -> None:
 def local_commands(project: Path) -> list[str]:
     """The README's local check (install, migrate, test, lint): what the project's CI runs."""
     text = (project / "README.md").read_text()
-    block = re.search(r"<!-- berth:run local -->\s*```sh\n(.*?)```", text, re.S)
+    heading, place = LOCAL_CHECK
+    # Projects of berth 0.2 and earlier mark the block with a comment.
+    marked = re.search(r"<!-- berth:run local -->\s*```sh\n(.*?)```", text, re.S)
+    block = marked[1].splitlines() if marked else block_at(text, heading, place)
     if not block:
-        raise Refused("its README has no local quick start (<!-- berth:run local -->)")
-    return [line for line in block[1].splitlines() if line.strip()]
+        raise Refused(f"its README has no local quick start (the section {heading!r})")
+    return [line for line in block if line.strip()]
 
 
 def update_one(project: Path, options: argparse.Namespace) -> Outcome:

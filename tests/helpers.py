@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 import shutil
 import signal
 import socket
@@ -20,11 +19,12 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-# Copier's own reader of copier.yml (copier is pinned), so that `!include` means what it means
-# to Copier.
+# Copier's own reader of copier.yml (copier is pinned): `!include` as Copier means it.
 from copier._template import load_template_config
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "scripts"))
+from markdown_blocks import LOCAL_CHECK, fenced_blocks  # noqa: E402
 
 
 @cache
@@ -182,7 +182,7 @@ def text_files(project: Path):
 # The documented commands the tests run, found as a reader finds them: by the heading of their
 # section and the place of the shell block in it (negative: counted from the section's end).
 RUNNABLE = {
-    "Quick start: local": {-3: "local-services", -2: "local", -1: "local-server"},
+    LOCAL_CHECK[0]: {-3: "local-services", LOCAL_CHECK[1]: "local", -1: "local-server"},
     "Quick start: containers": {0: "docker"},
     "Database admin UI": {0: "admin-ui"},
     "Migrations": {0: "migrations"},
@@ -195,27 +195,6 @@ RUNNABLE = {
 # Every subsection of this one (one per volume) shows how to back it up, then how to restore it.
 BACKUP_SECTION = "Volumes, backup and restore"
 BACKUP_AND_RESTORE = {0: "backup", 1: "restore"}
-HEADING = re.compile(r"(#+) (.*)")
-
-
-def fenced_blocks(text: str, language: str = "sh") -> list[tuple[list[str], list[list[str]]]]:
-    """[(headings from the top down to a section, [lines of its blocks in `language`]), ...],
-    one per section of a Markdown doc, in order."""
-    sections: list[tuple[list[str], list[list[str]]]] = [([], [])]
-    fence: str | None = None  # the language of the fenced block we are in
-    for line in text.splitlines():
-        if fence is None and line.startswith("```"):
-            fence = line.removeprefix("```")
-            if fence == language:
-                sections[-1][1].append([])
-        elif fence is not None and line.startswith("```"):
-            fence = None
-        elif fence == language:
-            sections[-1][1][-1].append(line)
-        elif fence is None and (heading := HEADING.fullmatch(line)):
-            level, title = len(heading[1]), heading[2]
-            sections.append((sections[-1][0][: level - 1] + [title], []))
-    return sections
 
 
 def runnable_blocks(text: str) -> dict[str, list[str]]:
