@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 import manifests
-from matrix import COMBOS, combo_id, row
+from matrix import COMBOS, combo_id, default, row
 
 KUBERNETES_COMBOS = [combo for combo in COMBOS if combo.get("kubernetes")]
 
@@ -109,7 +109,7 @@ def test_app_pods_run_the_image_as_its_user_with_its_probes_and_stop_in_time(bui
     assert server["readinessProbe"]["httpGet"]["path"] == "/health/ready"
     assert server["ports"][0]["containerPort"] == int(answers["http_port"])
     pause = int(server["lifecycle"]["preStop"]["exec"]["command"][1])
-    graceful = 20  # GRACEFUL_TIMEOUT's default, in .env.example and the servers' settings
+    graceful = default("settings")["GRACEFUL_TIMEOUT"]["default"]
     assert pod["terminationGracePeriodSeconds"] > pause + graceful
     if answers["database"] == "sqlite":
         assert web["kind"] == "StatefulSet" and web["spec"]["replicas"] == 1

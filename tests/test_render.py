@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+import manifests
 import typecheck
 from adoption import FACTORY_SECTION
 from helpers import (
@@ -335,6 +336,53 @@ def test_every_variable_read_is_documented_and_vice_versa(project):
     # Flask's command line sets for the app.
     read -= {"TEST_DATABASE_URL", "TEST_REDIS_URL", "PYENV_ROOT", "FLASK_RUN_FROM_CLI"}
     assert read == documented, f"undocumented: {read - documented}; unused: {documented - read}"
+
+
+def test_each_settings_default_is_the_settings_tables(project):
+    """tables/settings.yml holds each setting's default once: .env.example lists its rows in the
+    table's order (besides compose's own variables), and .env.example, config.py, the servers'
+    settings, the image and the Kubernetes ConfigMap write the values the table gives."""
+    path, _ = project
+    settings = default("settings")
+
+    def literal(value: object) -> str | None:
+        """A default as an env file writes it; None for a placeholder or no default."""
+        if value is None or "{" in str(value):
+            return None
+        return str(value).lower() if isinstance(value, bool) else str(value)
+
+    example = manifests.env_file(path / ".env.example")
+    compose = (path / "compose.yaml").read_text()
+    listed = [name for name in example if name in settings]
+    assert listed == [name for name in settings if name in listed], "not in the table's order"
+    for name in set(example) - set(settings):
+        assert f"${{{name}" in compose, f"{name}: neither a setting nor a compose variable"
+    for name in listed:
+        if literal(settings[name]["default"]) is not None:
+            assert example[name] == literal(settings[name]["default"]), name
+    # The code's fallbacks: config.py's, the servers' and the dev server's.
+    code = "\n".join(p.read_text() for p in path.rglob("*.py"))
+    get = r"""(?:env|environ)\.get\(\s*["']([A-Z_]+)["'],\s*["']([^"']*)["']"""
+    typed = r"""_(?:int|bool)\(env, "([A-Z_]+)", (\w+)\)"""
+    fallbacks = re.findall(get, code) + re.findall(typed, code)
+    assert fallbacks
+    for name, value in fallbacks:
+        row = settings[name]
+        allowed = {literal(row["default"]), literal(row.get("container"))} - {None}
+        value = value.replace("_", "") if value.replace("_", "").isdigit() else value
+        if allowed:
+            assert value.lower() in {v.lower() for v in allowed}, f"{name}: {value} not {allowed}"
+    image = (path / "Dockerfile").read_text()
+    for name, row in settings.items():
+        if literal(row.get("container")) and f"\n    {name}=" in image:
+            assert f"\n    {name}={literal(row['container'])}" in image, name
+    config = path / manifests.KUBERNETES / "base" / "config.env"
+    for name, value in manifests.env_file(config).items() if config.exists() else ():
+        row = settings[name]
+        expected = next(
+            literal(row[key]) for key in ("cluster", "container", "default") if key in row
+        )
+        assert expected is None or value == expected, f"config.env {name}: {value}, not {expected}"
 
 
 def test_answers_file_records_the_answers(project):
