@@ -67,7 +67,8 @@ def mypy_overrides(project: Path) -> str:
 
 def restyled_original(checkout: Path, project: Path, scratch: Path) -> Path:
     """The vendored package and tests as the project's ruff would leave them untouched by
-    hand: what `ruff check --fix` and `ruff format` (step 4) do to the original files."""
+    hand: what `ruff check --fix`, `ruff format` and `ruff check --add-noqa` (step 4) do to the
+    original files."""
     copy = scratch / "restyled"
     shutil.rmtree(copy, ignore_errors=True)
     (copy / "src").mkdir(parents=True)
@@ -78,6 +79,7 @@ def restyled_original(checkout: Path, project: Path, scratch: Path) -> Path:
     ruff = str(TOOLS_BIN / "ruff")
     subprocess.run([ruff, "check", "--fix", "--quiet", "--no-cache", "."], cwd=copy, check=False)
     run([ruff, "format", "--quiet", "--no-cache", "."], cwd=copy)
+    run([ruff, "check", "--add-noqa", "--quiet", "--no-cache", "."], cwd=copy)
     return copy
 
 

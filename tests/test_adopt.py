@@ -172,15 +172,33 @@ def test_mypy_takes_the_app_as_it_is_and_keeps_the_projects_own_modules_strict(a
     assert "src/flaskr/health.py" in result.stdout and "[no-untyped-def]" in result.stdout
 
 
+LEGACY_MODULE = '''"""Maintenance helpers, as an older app has them."""
+import subprocess
+
+
+def disk_usage(path):
+    return subprocess.check_output("du -sh " + path, shell=True)
+
+
+def parse(text):
+    return eval(text)
+'''
+
+
 @pytest.mark.slow
-def test_an_app_whose_package_is_called_app_is_renamed_with_the_guides_command(tmp_path):
-    """flaskr as many apps are laid out, its package called `app`: the guide's rename gives
-    back exactly the original files, and the adoption then works as for any other name."""
+def test_an_app_called_app_with_findings_ruff_cannot_fix_moves_in_with_the_guides_commands(
+    tmp_path,
+):
+    """flaskr as many older apps are laid out: its package called `app`, and a module with
+    findings ruff cannot fix (`shell=True`, `eval`). The guide's rename gives back exactly the
+    original files; step 4 records the findings as a `# noqa` baseline, so the project's own
+    lint passes, and the adoption then works as for any other name."""
     checkout = tmp_path / "app-checkout"
     shutil.copytree(VENDORED_FLASKR, checkout)
     (checkout / "flaskr").rename(checkout / "app")
     for file in checkout.rglob("*.py"):
         file.write_text(file.read_text().replace("flaskr", "app"))
+    (checkout / "app" / "legacy.py").write_text(LEGACY_MODULE)
     project = fresh_project(tmp_path, "uv")
     rename = runnable_blocks(guide(project))["adopt-rename"]
     run_block(project, rename, {**base_env(), "APP": str(checkout)})
@@ -189,6 +207,13 @@ def test_an_app_whose_package_is_called_app_is_renamed_with_the_guides_command(t
         assert (checkout / relative).read_text() == original.read_text(), relative
     output = adopt(project, checkout, base_env())
     assert re.search(r"\b\d+ passed\b", output) and " failed" not in output, output
+    legacy = (project / "src" / "flaskr" / "legacy.py").read_text()
+    assert "shell=True)  # noqa: S602" in legacy and "eval(text)  # noqa: S307" in legacy, legacy
+    assert legacy.count("noqa") == 2
+    lint = subprocess.run(
+        [venv_bin(project, "ruff"), "check", "."], cwd=project, capture_output=True, text=True
+    )
+    assert lint.returncode == 0, lint.stdout
 
 
 # ---- the container ----------------------------------------------------------------------
