@@ -185,14 +185,30 @@ def parse(text):
 '''
 
 
+ROOT_TESTS = """from config import TestConfig
+
+{factory_tests}
+
+def test_a_settings_class_from_the_top_level_config_module():
+    assert create_app(TestConfig).testing
+"""
+ROOT_CONFIG = '''class TestConfig:
+    """Settings for the tests."""
+
+    TESTING = True
+'''
+
+
 @pytest.mark.slow
 def test_an_app_called_app_with_findings_ruff_cannot_fix_moves_in_with_the_guides_commands(
     tmp_path,
 ):
-    """flaskr as many older apps are laid out: its package called `app`, and a module with
-    findings ruff cannot fix (`shell=True`, `eval`). The guide's rename gives back exactly the
-    original files; step 4 records the findings as a `# noqa` baseline, so the project's own
-    lint passes, and the adoption then works as for any other name."""
+    """flaskr as many older apps are laid out: its package called `app`, a module with findings
+    ruff cannot fix (`shell=True`, `eval`), tests/ as a package, some tests in a root tests.py
+    and a settings class in a root config.py. The guide's rename gives back exactly the
+    original files; its copy step brings every layout in (the tests are collected, none
+    shadows the package); step 4 records the findings as a `# noqa` baseline, so the
+    project's own lint passes, and every test passes."""
     checkout = tmp_path / "app-checkout"
     shutil.copytree(VENDORED_FLASKR, checkout)
     (checkout / "flaskr").rename(checkout / "app")
@@ -205,8 +221,37 @@ def test_an_app_called_app_with_findings_ruff_cannot_fix_moves_in_with_the_guide
     for original in VENDORED_FLASKR.rglob("*.py"):
         relative = original.relative_to(VENDORED_FLASKR)
         assert (checkout / relative).read_text() == original.read_text(), relative
+    # Test and settings layouts of other apps: tests/ as a package, one test module at the top
+    # of the checkout, a settings class in a top-level config.py.
+    (checkout / "tests" / "__init__.py").write_text("")
+    factory_tests = (checkout / "tests" / "test_factory.py").read_text()
+    (checkout / "tests" / "test_factory.py").unlink()
+    (checkout / "tests.py").write_text(ROOT_TESTS.format(factory_tests=factory_tests))
+    (checkout / "config.py").write_text(ROOT_CONFIG)
     output = adopt(project, checkout, base_env())
     assert re.search(r"\b\d+ passed\b", output) and " failed" not in output, output
+    assert not (project / "tests" / "flaskr" / "__init__.py").exists()
+    own = subprocess.run(
+        [
+            venv_bin(project, "python"),
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "tests/flaskr",
+        ],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        env=base_env(),
+    )
+    # flaskr's 24 tests, one of them from the root tests.py's settings class
+    assert own.returncode == 0 and re.search(r"\b25 passed\b", own.stdout), own.stdout
+    assert (
+        "from flaskr.app_config import TestConfig"
+        in (project / "tests" / "flaskr" / "test_flaskr.py").read_text()
+    )
     legacy = (project / "src" / "flaskr" / "legacy.py").read_text()
     assert "shell=True)  # noqa: S602" in legacy and "eval(text)  # noqa: S307" in legacy, legacy
     assert legacy.count("noqa") == 2
