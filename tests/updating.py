@@ -216,10 +216,11 @@ def v2_elsewhere(template: Path) -> None:
         "HEALTHCHECK --interval=2s --timeout=3s",
         "HEALTHCHECK --interval=5s --timeout=3s",
     )
+    # compose.yaml's web `stop_grace_period: 30s` becomes 35s (GRACEFUL_TIMEOUT plus its room)
     edit(
-        template / "template" / "compose.yaml.jinja",
-        "    stop_grace_period: 30s\n",
-        "    stop_grace_period: 35s\n",
+        template / "template" / "_macros.jinja",
+        "{% set web_stop_seconds = graceful_seconds + 10 %}",
+        "{% set web_stop_seconds = graceful_seconds + 15 %}",
     )
 
 
