@@ -21,7 +21,6 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.request
 import uuid
 from pathlib import Path
 
@@ -32,18 +31,13 @@ import copier  # noqa: E402
 
 import dockerenv  # noqa: E402
 from helpers import expose_interpreters, free_port  # noqa: E402
+from peers import WATCHED_ROUTE, until_healthy  # noqa: E402
 
 PROJECTS = {
     "defaults (gunicorn reloads)": {},
     "PostgreSQL + Redis + worker": {"database": "postgresql", "redis": True, "worker": True},
     "uWSGI (compose restarts web)": {"wsgi_server": "uwsgi"},
 }
-WATCHED_ROUTE = """
-
-@bp.get("/watched/{token}")
-def watched_{token}():
-    return {{"watched": "{token}"}}
-"""
 COMPOSE_FILES = ["-f", "compose.yaml", "-f", "compose.watch.yaml"]
 
 
@@ -92,17 +86,7 @@ class Stack:
         token = uuid.uuid4().hex[:8]
         health = next((self.project / "src").glob("*/health.py"))
         health.write_text(health.read_text() + WATCHED_ROUTE.format(token=token))
-        saved = time.monotonic()
-        while time.monotonic() - saved < 120:
-            try:
-                url = f"http://127.0.0.1:{self.port}/watched/{token}"
-                with urllib.request.urlopen(url, timeout=2) as answer:  # noqa: S310
-                    if answer.status == 200:
-                        return time.monotonic() - saved
-            except OSError:
-                pass
-            time.sleep(0.02)
-        raise SystemExit(f"{self.project}: compose watch never served the change")
+        return until_healthy(f"http://127.0.0.1:{self.port}/watched/{token}")
 
     def close(self) -> None:
         os.killpg(self.watch.pid, signal.SIGTERM)

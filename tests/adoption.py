@@ -91,5 +91,17 @@ def changed_lines(before: str, after: str) -> int:
     return sum(1 for line in diff if line[:1] in "+-" and not line.startswith(("+++", "---")))
 
 
+def run_adopted_tests(project: Path) -> subprocess.CompletedProcess[str]:
+    """pytest on the adopted app's tests alone (tests/<package>), in the project's venv."""
+    return subprocess.run(
+        [str(project / ".venv" / "bin" / "python"), "-m", "pytest", "-q", "-p", "no:cacheprovider"]
+        + [f"tests/{project.name}"],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        env=base_env(),
+    )
+
+
 def base_env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.startswith(("VIRTUAL_ENV", "UV_PROJECT"))}

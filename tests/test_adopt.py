@@ -28,6 +28,7 @@ from adoption import (
     guide,
     mypy_overrides,
     restyled_original,
+    run_adopted_tests,
     run_block,
 )
 from helpers import ROOT, free_port, runnable_blocks
@@ -90,21 +91,7 @@ def venv_bin(project: Path, tool: str) -> str:
 def test_its_own_test_suite_passes_unchanged(adoptions, manager):
     project, _, _, output = adoptions(manager)
     assert re.search(r"\b\d+ passed\b", output) and " failed" not in output, output
-    own = subprocess.run(
-        [
-            venv_bin(project, "python"),
-            "-m",
-            "pytest",
-            "-q",
-            "-p",
-            "no:cacheprovider",
-            "tests/flaskr",
-        ],
-        cwd=project,
-        capture_output=True,
-        text=True,
-        env=base_env(),
-    )
+    own = run_adopted_tests(project)
     summary = own.stdout.strip().splitlines()[-1]
     assert own.returncode == 0 and re.fullmatch(r"24 passed in .*", summary), own.stdout
 
@@ -231,21 +218,7 @@ def test_an_app_called_app_with_findings_ruff_cannot_fix_moves_in_with_the_guide
     output = adopt(project, checkout, base_env())
     assert re.search(r"\b\d+ passed\b", output) and " failed" not in output, output
     assert not (project / "tests" / "flaskr" / "__init__.py").exists()
-    own = subprocess.run(
-        [
-            venv_bin(project, "python"),
-            "-m",
-            "pytest",
-            "-q",
-            "-p",
-            "no:cacheprovider",
-            "tests/flaskr",
-        ],
-        cwd=project,
-        capture_output=True,
-        text=True,
-        env=base_env(),
-    )
+    own = run_adopted_tests(project)
     # flaskr's 24 tests, one of them from the root tests.py's settings class
     assert own.returncode == 0 and re.search(r"\b25 passed\b", own.stdout), own.stdout
     assert (
