@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import http.client
 import os
 import shutil
 import signal
@@ -90,6 +91,15 @@ def http_get(url: str, timeout: float = 5) -> tuple[int, bytes]:
         return error.code, error.read()
 
 
+def http_status_or_none(url: str, timeout: float = 2) -> int | None:
+    """The status `url` answers with, or None while nothing answers whole: a refused
+    connection, or a response cut short by a server restarting mid-reply (a reloader)."""
+    try:
+        return http_get(url, timeout=timeout)[0]
+    except (OSError, http.client.HTTPException):
+        return None
+
+
 def wait_for_http(url: str, process: subprocess.Popen, log: Path, timeout: float = 30) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -97,11 +107,9 @@ def wait_for_http(url: str, process: subprocess.Popen, log: Path, timeout: float
             raise AssertionError(
                 f"{process.args} exited with {process.returncode}:\n{log.read_text()}"
             )
-        try:
-            http_get(url, timeout=1)
+        if http_status_or_none(url, timeout=1) is not None:
             return
-        except OSError:
-            time.sleep(0.2)
+        time.sleep(0.2)
     raise AssertionError(f"{url} did not answer within {timeout}s:\n{log.read_text()}")
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import gzip
+import http.client
 import io
 import json
 import os
@@ -1231,8 +1232,9 @@ def test_compose_watch_serves_a_saved_change_without_a_rebuild(stack):
         health.write_text(saved + WATCH_ROUTE)
         served: tuple[int, Any] = (0, None)
         while served[0] != 200 and time.monotonic() < deadline:
-            # While web restarts, the proxy may answer with its own error page, or nothing.
-            with contextlib.suppress(OSError, ValueError):
+            # While web restarts, the proxy may answer with its own error page, or nothing, or
+            # a reply cut short.
+            with contextlib.suppress(OSError, ValueError, http.client.HTTPException):
                 served = stack.request("GET", "/watched", timeout=5)
             time.sleep(0.2)
         state = stack.docker.run("inspect", "-f", "{{json .State}}", web, check=False).stdout

@@ -82,6 +82,24 @@ def test_the_project_compiles_lints_and_validates(hostile_project):
     container_static_checks(project)
 
 
+# The code whose import lines name the package: every server, database and job queue, metrics
+# and OCR.
+NAMED_IMPORTS = [
+    {"database": "postgresql", "redis": True, "worker": True, "metrics": True, "ocr": True},
+    {"database": "mysql", "redis": True, "worker": True, "wsgi_server": "uwsgi", "metrics": True},
+    {"database": "sqlite", "worker": True, "wsgi_server": "waitress", "metrics": True},
+    {"database": "none", "redis": True, "worker": True, "wsgi_server": "granian", "metrics": True},
+]
+
+
+@pytest.mark.parametrize("name", ["Q", "Q" * 60], ids=["shortest", "longest"])
+@pytest.mark.parametrize("combo", NAMED_IMPORTS, ids=combo_id)
+def test_a_package_name_of_any_allowed_length_leaves_the_code_formatted(tmp_path, combo, name):
+    """Lines that hold the package's name (1 to 60 characters) are as `ruff format` and ruff's
+    import sorting would write them: the project's own lint passes whatever the name."""
+    lint_python(render(tmp_path, project_name=name, **combo))
+
+
 REFUSED = [
     ({"project_name": "Two\nLines"}, "project_name must be one line of text"),
     ({"project_name": "Tab\there"}, "project_name must be one line of text"),

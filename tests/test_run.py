@@ -20,7 +20,16 @@ import pytest
 import yaml
 
 from adoption import SETUP_MARKER
-from helpers import TOOLS_BIN, find_python, free_port, http_get, run, serving, wait_for_http
+from helpers import (
+    TOOLS_BIN,
+    find_python,
+    free_port,
+    http_get,
+    http_status_or_none,
+    run,
+    serving,
+    wait_for_http,
+)
 from matrix import RUN_COMBOS, combo_id, job_backend, row, server_command
 from rawhttp import post_body
 
@@ -197,7 +206,7 @@ def test_the_dev_server_at_a_terminal_logs_readable_lines_and_reloads(installed)
             assert http_get(f"http://127.0.0.1:{port}/health")[0] == 200
             health.write_text(original + RELOADED_ROUTE)
             deadline = time.monotonic() + 30
-            while http_get_or_none(f"http://127.0.0.1:{port}/reloaded") != 200:
+            while http_status_or_none(f"http://127.0.0.1:{port}/reloaded") != 200:
                 assert time.monotonic() < deadline, log.read_text()[-3000:]
                 time.sleep(0.2)
             time.sleep(0.5)  # the request's log line
@@ -209,13 +218,6 @@ def test_the_dev_server_at_a_terminal_logs_readable_lines_and_reloads(installed)
     assert "GET /health" in output and "GET /reloaded" in output, output[-3000:]
     assert "\x1b[" in output, "no colour at a terminal"
     assert "Debugger is active" not in output, output[-3000:]
-
-
-def http_get_or_none(url: str) -> int | None:
-    try:
-        return http_get(url, timeout=2)[0]
-    except OSError:
-        return None
 
 
 def test_request_bodies_are_bounded_under_the_wsgi_server(installed):

@@ -18,7 +18,9 @@ from acme_notes.config import (
     load_config,
     use_throwaway_secret_key,
 )
-from acme_notes.logging_config import configure_logging
+from acme_notes.logging_config import (
+    configure_logging,
+)
 
 
 def test_liveness(client: FlaskClient) -> None:
@@ -246,7 +248,8 @@ def test_readable_log_lines_away_from_a_terminal_hold_no_colours(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     configure_logging("INFO", "text")
-    logging.getLogger("acme_notes").warning("\x1b[33mcareful\x1b[0m")
+    logger = logging.getLogger("acme_notes")
+    logger.warning("\x1b[33mcareful\x1b[0m")
     line = capsys.readouterr().out.splitlines()[-1]
-    assert line.endswith("WARNING  acme_notes: careful"), line
+    assert line.endswith(f"WARNING  {logger.name}: careful"), line
     assert "\x1b[" not in line

@@ -6,11 +6,16 @@ from redis import Redis
 from rq import Queue, Worker
 from rq.job import Job
 
-from acme_notes.cli import worker as worker_command
+from acme_notes.cli import (
+    worker as worker_command,
+)
 from acme_notes.jobs import RETRIES, enqueue
 from acme_notes.word_count import word_stats
 from acme_notes.worker import Worker as AppWorker
-from acme_notes.worker import unread_queues, worker_is_registered
+from acme_notes.worker import (
+    unread_queues,
+    worker_is_registered,
+)
 
 
 def test_a_job_runs_on_a_worker_and_is_retried_if_its_worker_dies(app: Flask) -> None:

@@ -26,7 +26,7 @@ bp = Blueprint("jobs", __name__, url_prefix="/api/jobs")
 
 MAX_TEXT = 100_000
 # A job whose worker died under it (kill -9, out of memory) or that raised is run again, up
-# to this many times; the worker finds abandoned jobs within about 90 seconds.
+# to this many times; the worker finds abandoned jobs within about a minute.
 RETRIES = 3
 
 

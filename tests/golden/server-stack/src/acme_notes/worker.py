@@ -3,10 +3,10 @@
 RQ's worker forks a work horse per job and handles SIGTERM as a warm shutdown: the job in
 progress finishes, then the worker exits. A worker that dies mid-job (kill -9, out of memory)
 cannot say so: its job's heartbeat stops, and the next maintenance run of any worker puts the
-job back on the queue if it has retries left. The intervals below bound that to about 90
-seconds (with RQ's defaults it can take half an hour), and this worker gives every job it
-starts the app's policy unless the job has its own (jobs.RETRIES, JOB_RESULT_TTL): jobs the app
-enqueued with RQ's plain `Queue.enqueue()` come back too.
+job back on the queue if it has retries left. The intervals below bound that to
+about a minute (with RQ's defaults it can take half an hour), and this worker gives
+every job it starts the app's policy unless the job has its own (jobs.RETRIES,
+JOB_RESULT_TTL): jobs the app enqueued with RQ's plain `Queue.enqueue()` come back too.
 While `worker --check` passes, a thread of the worker touches ALIVE_FILE (the container's
 healthcheck reads its age).
 """
@@ -60,6 +60,11 @@ class Worker(RQWorker):
             job.failure_ttl = self.record_ttl
         job.save(include_result=False)
         super().prepare_job_execution(job, remove_from_intermediate_queue)
+
+    def get_heartbeat_ttl(self, job: Job, working_time: float = 0.0) -> int:
+        # RQ counts a running job as abandoned 60 s after its last heartbeat; three heartbeats
+        # missed in a row are as sure a sign, and bring a dead worker's job back sooner.
+        return min(super().get_heartbeat_ttl(job, working_time), 3 * self.job_monitoring_interval)
 
     def subscribe(self) -> None:
         # RQ's own, but the thread that listens for commands wakes every second, not every 60:
