@@ -65,9 +65,9 @@ def create_app(
     from . import notes
 
     app.register_blueprint(notes.bp)
-    from . import jobs
+    from . import word_count
 
-    app.register_blueprint(jobs.bp)
+    app.register_blueprint(word_count.bp)
     from . import ocr
 
     app.register_blueprint(ocr.bp)

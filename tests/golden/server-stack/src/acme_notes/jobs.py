@@ -1,5 +1,5 @@
-"""Background jobs (RQ on Redis): `enqueue()`, `describe()` a job's state, `attempt()` inside a
-job, and the example API `/api/jobs` that enqueues a word count and reports on it.
+"""Background jobs (RQ on Redis): `enqueue()`, `describe()` a job's state, `attempt()` inside
+a job.
 
 A job is any importable function: `enqueue(send_report, 42)` or
 `enqueue("acme_notes.reports.send_report", 42)`; the worker runs it. Jobs run at least
@@ -14,17 +14,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from flask import Blueprint, Response, abort, current_app, jsonify, url_for
+from flask import current_app
 from rq import Queue, Retry, get_current_job
 from rq.exceptions import NoSuchJobError
 from rq.job import Job
 
-from . import inputs, redis_client
-from .word_count import word_stats
+from . import redis_client
 
-bp = Blueprint("jobs", __name__, url_prefix="/api/jobs")
-
-MAX_TEXT = 100_000
 # A job whose worker died under it (kill -9, out of memory) or that raised is run again, up
 # to this many times; the worker finds abandoned jobs within about a minute.
 RETRIES = 3
@@ -78,22 +74,3 @@ def describe(job: Job | str) -> dict[str, object] | None:
         "error": error,
         "attempts": int(job.meta.get("attempt", 0)),
     }
-
-
-@bp.post("")
-def enqueue_job() -> Response:
-    payload = inputs.json_object(example='{"text": "the text whose words the job counts"}')
-    text = inputs.text(payload, "text", MAX_TEXT, required=True)
-    job = enqueue(word_stats, text)
-    response = jsonify(describe(job))
-    response.status_code = 202
-    response.headers["Location"] = url_for("jobs.get_job", job_id=job.id)
-    return response
-
-
-@bp.get("/<job_id>")
-def get_job(job_id: str) -> Response:
-    report = describe(job_id)
-    if report is None:
-        abort(404, description=f"job {job_id} does not exist (or its result expired)")
-    return jsonify(report)
