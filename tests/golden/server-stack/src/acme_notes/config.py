@@ -17,8 +17,6 @@ log = logging.getLogger(__name__)
 
 # A secret with one of these values is not set: .env.example's placeholder is no secret.
 UNSET = ("", "change-me")
-# Outside containers (the dev server, the tests) the database is the one compose publishes.
-LOCAL_DATABASE_URL = "postgresql+psycopg://app:app@localhost:5432/acme_notes"
 
 
 class SettingError(RuntimeError):
@@ -98,7 +96,9 @@ def load_config(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
         "SESSION_COOKIE_SECURE": _bool(env, "SESSION_COOKIE_SECURE", False),
         # Largest request body; Flask answers 413 before a view reads more (JSON and forms alike).
         "MAX_REQUEST_MB": _int(env, "MAX_REQUEST_MB", 10),
-        "DATABASE_URL": env.get("DATABASE_URL") or LOCAL_DATABASE_URL,
+        # Outside containers (the dev server, the tests): the database compose publishes.
+        "DATABASE_URL": env.get("DATABASE_URL", "").strip()
+        or "postgresql+psycopg://app:app@localhost:5432/acme_notes",
         "REDIS_URL": env.get("REDIS_URL", "redis://localhost:6379/0"),
         "JOB_QUEUE": env.get("JOB_QUEUE", "default"),
         # Seconds a finished or failed job's record and result are kept.

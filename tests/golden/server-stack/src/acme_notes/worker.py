@@ -64,7 +64,8 @@ class Worker(RQWorker):
     def get_heartbeat_ttl(self, job: Job, working_time: float = 0.0) -> int:
         # RQ counts a running job as abandoned 60 s after its last heartbeat; three heartbeats
         # missed in a row are as sure a sign, and bring a dead worker's job back sooner.
-        return min(super().get_heartbeat_ttl(job, working_time), 3 * self.job_monitoring_interval)
+        ttl: int = super().get_heartbeat_ttl(job, working_time)
+        return min(ttl, 3 * int(self.job_monitoring_interval))
 
     def subscribe(self) -> None:
         # RQ's own, but the thread that listens for commands wakes every second, not every 60:
