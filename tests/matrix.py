@@ -58,6 +58,24 @@ def job_backend(answers: dict[str, Any]) -> str:
     return "rq" if answers.get("redis") else "huey"
 
 
+# The traits the tables' `when` lists name besides answers (`traits` in _macros.jinja), written
+# here from the answers on their own.
+TRAITS = {
+    "database": lambda a: a["database"] != "none",
+    "database_server": lambda a: bool(table("database")[a["database"]]["service"]),
+    "huey": lambda a: job_backend(a) == "huey",
+    "commands": lambda a: a["database"] != "none" or a["worker"],
+    "serve_module": lambda a: table("wsgi_server")[a["wsgi_server"]]["settings_file"].endswith(
+        "/serve.py"
+    ),
+}
+
+
+def holds(when: list[str] | None, answers: dict[str, Any]) -> bool:
+    """Whether every answer or trait of a table's `when` list holds for `answers`."""
+    return all(TRAITS[name](answers) if name in TRAITS else answers[name] for name in when or [])
+
+
 def row(question: str, answer: str) -> dict[str, Any]:
     return table(question)[answer]
 

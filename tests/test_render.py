@@ -34,6 +34,7 @@ from matrix import (
     combo_id,
     default,
     fill,
+    holds,
     job_backend,
     option_words,
     table,
@@ -84,38 +85,20 @@ def expected_paths(a: dict, slug: str) -> tuple[set[str], set[str]]:
         "docs/adr/0001-containerization.md": True,
         "pyproject.toml": True,
         "src/app.py": True,
-        f"{pkg}/__init__.py": True,
-        f"{pkg}/config.py": True,
-        f"{pkg}/wsgi.py": True,
-        f"{pkg}/health.py": True,
-        f"{pkg}/http_errors.py": True,
-        f"{pkg}/inputs.py": True,
-        f"{pkg}/logging_config.py": True,
         "tests/conftest.py": True,
         "tests/test_health.py": True,
         "uv.lock": a["package_manager"] == "uv",
         "requirements.txt": a["package_manager"] == "pip",
         "requirements-dev.txt": a["package_manager"] == "pip",
-        f"{pkg}/orm.py": has_db,
-        f"{pkg}/note_model.py": has_db and a["examples"],
-        f"{pkg}/notes.py": has_db and a["examples"],
         f"{pkg}/migrations/env.py": has_db,
         f"{pkg}/migrations/script.py.mako": has_db,
         f"{pkg}/migrations/versions/0001_create_notes.py": has_db and a["examples"],
         f"{pkg}/migrations/versions/.gitkeep": has_db and not a["examples"],
         "tests/test_notes.py": has_db and a["examples"],
         "tests/test_migrations.py": has_db,
-        f"{pkg}/__main__.py": True,
-        f"{pkg}/cli.py": has_db or a["worker"],
-        f"{pkg}/redis_client.py": a["redis"],
-        f"{pkg}/jobs.py": a["worker"],
-        f"{pkg}/word_count.py": a["worker"] and a["examples"],
-        f"{pkg}/worker.py": a["worker"],
         "tests/test_jobs.py": a["worker"],
-        f"{pkg}/ocr.py": a["ocr"],
         # The app's static files, which the proxy serves itself.
         f"{pkg}/static/.gitkeep": a["reverse_proxy"] != "none",
-        f"{pkg}/metrics.py": a["metrics"],
         "tests/test_metrics.py": a["metrics"],
         "tests/test_ocr.py": a["ocr"],
         "Dockerfile": True,
@@ -138,6 +121,10 @@ def expected_paths(a: dict, slug: str) -> tuple[set[str], set[str]]:
         "docs/ci.md": a["ci"] != "none",
     }
     wanted.update(dict.fromkeys(kubernetes_files(a), a["kubernetes"]))
+    # The package's modules: tables/modules.yml (a folder's files are listed above).
+    for module, facts in default("own_modules").items():
+        if not module.endswith("/"):
+            wanted[f"{pkg}/{module}"] = holds(facts.get("when"), a)
     # Each server's own settings file (serve.py is shared by two of them), each proxy's.
     for server, facts in table("wsgi_server").items():
         path = fill(facts["settings_file"], package=slug)
@@ -182,6 +169,32 @@ def test_expected_files_present_and_absent(project):
     assert not (absent & files), f"unexpected for these answers: {sorted(absent & files)}"
     # Nothing else either: a template helper or a stray file would land in every project.
     assert files == present, f"not part of the project: {sorted(files - present)}"
+
+
+def test_the_adoption_guide_names_the_packages_modules(project):
+    """docs/existing-app.md lists the names the package takes, and mypy's strict modules: the
+    package's modules and folders as rendered (the app's static files apart)."""
+    path, _ = project
+    slug = answers_of_slug(path)
+    package = path / "src" / slug
+    rendered = {
+        p.name + ("/" if p.is_dir() else "")
+        for p in package.iterdir()
+        if p.name not in ("static", "__pycache__")
+    }
+    guide = (path / "docs" / "existing-app.md").read_text()
+    names = re.search(
+        r"Names this project already uses in\s+`src/[^`]+/`: (.*?)\.\s+The\s+app", guide, re.S
+    )
+    assert names, "the guide no longer lists the package's names"
+    assert set(re.findall(r"`([^`]+)`", names[1])) == rendered
+    strict = re.search(r"module = \[\n((?:    \"[^\"]+\",\n)+)\]", guide)
+    assert strict, "the guide's strict mypy modules"
+    expected = {
+        f"{slug}.{name.rstrip('/')}" + (".*" if name.endswith("/") else "") for name in rendered
+    }
+    expected = {name.removesuffix(".py") for name in expected} - {f"{slug}.__init__"}
+    assert set(re.findall(r'"([^"]+)"', strict[1])) == expected
 
 
 def answers_of_slug(path: Path) -> str:
