@@ -55,7 +55,8 @@ def create_app(
     orm.init_app(app)
     health.init_app(app)
 
-    # The examples: delete these lines (and the modules) once the app has its own routes.
+    # The examples: delete these lines once the app has its own routes, and the modules
+    # notes.py and note_model.py.
     from . import notes
 
     app.register_blueprint(notes.bp)
