@@ -347,7 +347,10 @@ def test_every_variable_read_is_documented_and_vice_versa(project):
     documented = set(re.findall(r"^([A-Z][A-Z0-9_]*)=", (path / ".env.example").read_text(), re.M))
     # Variables only for the test suite, documented in the generated README instead; the one
     # Flask's command line sets for the app.
-    read -= {"TEST_DATABASE_URL", "TEST_REDIS_URL", "PYENV_ROOT", "FLASK_RUN_FROM_CLI"}
+    for_tests = {name for name in read if name.startswith("TEST_")}
+    named = set(re.findall(r"`(TEST_[A-Z_]+)`", (path / "README.md").read_text()))
+    assert named == for_tests, f"README names {sorted(named)}; the tests read {sorted(for_tests)}"
+    read -= for_tests | {"PYENV_ROOT", "FLASK_RUN_FROM_CLI"}
     assert read == documented, f"undocumented: {read - documented}; unused: {documented - read}"
 
 

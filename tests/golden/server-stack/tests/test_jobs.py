@@ -47,6 +47,18 @@ def test_the_worker_gives_a_plainly_enqueued_job_the_apps_policy(app: Flask) -> 
     queue.delete(delete_jobs=True)
 
 
+def test_a_running_jobs_heartbeat_lapses_after_three_missed_beats(app: Flask) -> None:
+    """A worker killed mid-job stops its job's heartbeat: the job counts as abandoned (and runs
+    again) three heartbeats later, not RQ's 60 s after the last one."""
+    connection = Redis.from_url(app.config["REDIS_URL"])
+    queue = Queue(app.config["JOB_QUEUE"], connection=connection)
+    job = queue.enqueue("builtins.len", "four")
+    ours = AppWorker([queue], connection=connection, job_monitoring_interval=10)
+    rqs = Worker([queue], connection=connection, job_monitoring_interval=10)
+    assert ours.get_heartbeat_ttl(job) == 30 < rqs.get_heartbeat_ttl(job)
+    queue.delete(delete_jobs=True)
+
+
 def test_word_stats() -> None:
     assert word_stats("The cat and the hat.") == {
         "words": 5,
