@@ -12,14 +12,11 @@ from flask.testing import FlaskClient
 from werkzeug.exceptions import InternalServerError, UnprocessableEntity
 
 from acme_notes import __main__ as main
-from acme_notes import create_app
+from acme_notes import create_app, logging_config
 from acme_notes.config import (
     SettingError,
     load_config,
     use_throwaway_secret_key,
-)
-from acme_notes.logging_config import (
-    configure_logging,
 )
 
 
@@ -253,7 +250,7 @@ def test_a_throwaway_secret_key_is_one_per_run(monkeypatch: pytest.MonkeyPatch) 
 
 
 def test_json_log_lines_hold_no_terminal_colours(capsys: pytest.CaptureFixture[str]) -> None:
-    configure_logging("INFO", "json")
+    logging_config.configure_logging("INFO", "json")
     logging.getLogger("werkzeug").warning("\x1b[31m\x1b[1mWARNING: a development server\x1b[0m")
     line = json.loads(capsys.readouterr().out.splitlines()[-1])
     assert line["message"] == "WARNING: a development server"
@@ -263,7 +260,7 @@ def test_json_log_lines_hold_no_terminal_colours(capsys: pytest.CaptureFixture[s
 def test_readable_log_lines_away_from_a_terminal_hold_no_colours(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    configure_logging("INFO", "text")
+    logging_config.configure_logging("INFO", "text")
     logger = logging.getLogger("acme_notes")
     logger.warning("\x1b[33mcareful\x1b[0m")
     line = capsys.readouterr().out.splitlines()[-1]

@@ -6,9 +6,7 @@ from redis import Redis
 from rq import Queue, Worker
 from rq.job import Job
 
-from acme_notes.cli import (
-    worker as worker_command,
-)
+from acme_notes import cli
 from acme_notes.jobs import RETRIES, enqueue
 from acme_notes.word_count import word_stats
 from acme_notes.worker import Worker as AppWorker
@@ -116,7 +114,7 @@ def test_the_worker_check_names_a_queue_with_jobs_that_no_worker_reads(app: Flas
         with app.app_context():
             enqueue("builtins.len", "x", queue_name=unread)
         assert unread_queues(url).get(unread) == 1
-        check = app.test_cli_runner().invoke(worker_command, ["--check"])
+        check = app.test_cli_runner().invoke(cli.worker, ["--check"])
         assert check.exit_code == 1
         assert f"jobs wait in queues no worker reads: {unread} (1 jobs)" in check.output
     finally:
