@@ -56,6 +56,7 @@ PROJECTS = {
     "postgres+redis+worker": {"database": "postgresql", "redis": True, "worker": True},
 }
 VARIANTS = ("berth", "seed", "docker init")
+PEERS = VARIANTS[1:]
 SLOW_ROUTE = """
 
 @bp.get("/slow")
@@ -114,10 +115,10 @@ class Bench:
         )
 
 
-def render(name: str, answers: dict, work: Path) -> Path:
+def render(name: str, answers: dict, work: Path, template: Path = ROOT) -> Path:
     dest = work / re.sub(r"\W+", "-", name)
     copier.run_copy(
-        str(ROOT),
+        str(template),
         dest,
         data={"project_name": f"Peer {name}", **answers},
         defaults=True,
@@ -242,32 +243,55 @@ def idle_rss_mb(bench: Bench, project: Path) -> float:
     return sum(int(line.split()[1]) for line in rows if line.split()) / 1024
 
 
+def image_of(project: Path) -> str:
+    compose = yaml.safe_load((project / "compose.yaml").read_text())
+    return (compose.get("x-app") or compose["services"]["web"])["image"]
+
+
+def builds(bench: Bench, projects: list[Path], rebuilds: int) -> list[dict[str, float]]:
+    """Per project: a cold build (empty build cache), the image's size over its base, then
+    `rebuilds` code-only changes rebuilt in interleaved rounds (A B C, A B C, ...) so that the
+    machine's noise hits every variant alike: the median seconds, and the median bytes of the
+    layers one such change creates (what a push or pull of a code-only release moves)."""
+    figures: list[dict[str, float]] = [{} for _ in projects]
+    for project, figure in zip(projects, figures, strict=True):
+        bench.compose(project, "down", "--volumes", "--remove-orphans", check=False)
+        bench.docker.run("image", "rm", "-f", image_of(project), check=False)
+        bench.docker.run("builder", "prune", "-af", check=False)
+        started = time.monotonic()
+        bench.compose(project, "build")
+        figure["cold build s"] = time.monotonic() - started
+        answers = yaml.safe_load((project / ".copier-answers.yml").read_text())
+        figure["image added MB"] = image_added_mb(
+            bench, image_of(project), f"python:{answers['python_version']}-slim"
+        )
+    # The next variant's cold build emptied the cache: fill it again, unmeasured.
+    for project in projects:
+        bench.compose(project, "build")
+    seconds: list[list[float]] = [[] for _ in projects]
+    new_bytes: list[list[float]] = [[] for _ in projects]
+    for _ in range(rebuilds):
+        for index, project in enumerate(projects):
+            layers = dict(dockerenv.image_layers(bench.docker, image_of(project)))
+            health = next((project / "src").glob("*/health.py"))
+            health.write_text(health.read_text() + f"\n# run {uuid.uuid4()}\n")
+            started = time.monotonic()
+            bench.compose(project, "build")
+            seconds[index].append(time.monotonic() - started)
+            changed = dockerenv.image_layers(bench.docker, image_of(project))
+            new_bytes[index].append(sum(s for d, s in changed if d not in layers) / 1e3)
+    for figure, times, sizes in zip(figures, seconds, new_bytes, strict=True):
+        figure["code-only rebuild s"] = statistics.median(times)
+        figure["code-only new layers KB"] = statistics.median(sizes)
+    return figures
+
+
 def measure(bench: Bench, project: Path) -> dict[str, object]:
-    answers = yaml.safe_load((project / ".copier-answers.yml").read_text())
+    """The running stack's figures, on an image already built."""
     port = free_port()
     bench.docker.env["HTTP_PORT"] = str(port)
     base = f"http://127.0.0.1:{port}"
-    image = yaml.safe_load((project / "compose.yaml").read_text())
-    image = (image.get("x-app") or image["services"]["web"])["image"]
     figures: dict[str, object] = {}
-    bench.compose(project, "down", "--volumes", "--remove-orphans", check=False)
-    bench.docker.run("image", "rm", "-f", image, check=False)
-    bench.docker.run("builder", "prune", "-af", check=False)
-    started = time.monotonic()
-    bench.compose(project, "build")
-    figures["cold build s"] = time.monotonic() - started
-    layers = dict(dockerenv.image_layers(bench.docker, image))
-    health = next((project / "src").glob("*/health.py"))
-    health.write_text(health.read_text() + f"\n# run {uuid.uuid4()}\n")
-    started = time.monotonic()
-    bench.compose(project, "build")
-    figures["code-only rebuild s"] = time.monotonic() - started
-    # What a push or pull of the code-only release moves: the layers the change made.
-    changed = dockerenv.image_layers(bench.docker, image)
-    figures["code-only new layers KB"] = sum(s for d, s in changed if d not in layers) / 1e3
-    figures["image added MB"] = image_added_mb(
-        bench, image, f"python:{answers['python_version']}-slim"
-    )
     # up to healthy, on a built stack whose data already exists (the everyday restart)
     bench.compose(project, "up", "-d", "--wait", "--wait-timeout", "180", check=False)
     until_healthy(f"{base}/health")
@@ -379,10 +403,8 @@ def throughput(bench: Bench, projects: list[Path], rounds: int) -> list[dict[str
 
 
 def clean_up(bench: Bench, project: Path) -> None:
-    image = yaml.safe_load((project / "compose.yaml").read_text())
-    image = (image.get("x-app") or image["services"]["web"])["image"]
     bench.compose(project, "down", "--volumes", "--remove-orphans", check=False)
-    bench.docker.run("image", "rm", "-f", image, check=False)
+    bench.docker.run("image", "rm", "-f", image_of(project), check=False)
 
 
 def print_table(rows: list[dict]) -> None:
@@ -392,8 +414,11 @@ def print_table(rows: list[dict]) -> None:
     for project in dict.fromkeys(row["project"] for row in rows):
         print(f"\n{project}\n")
         ours = [r for r in rows if r["project"] == project]
-        print("| Figure | " + " | ".join(r["variant"] for r in ours) + " | berth vs best peer |")
-        print("|---|" + "---:|" * (len(ours) + 1))
+        variants = [r["variant"] for r in ours]
+        baseline = next((v for v in variants if v.startswith("berth ")), None)
+        against = " | berth vs best peer" + (f" | berth vs {baseline}" if baseline else "")
+        print("| Figure | " + " | ".join(variants) + against + " |")
+        print("|---|" + "---:|" * (len(ours) + 1 + bool(baseline)))
         for key in keys:
             values = [r.get(key) for r in ours]
             cells = [
@@ -401,12 +426,14 @@ def print_table(rows: list[dict]) -> None:
                 for v in values
             ]
             ratio = ""
-            numbers = [v for v in values if isinstance(v, float)]
-            if len(numbers) == len(values) and all(values[1:]):
+            numbers = dict(zip(variants, values, strict=True))
+            peers = [numbers[v] for v in PEERS]
+            if all(isinstance(v, float) and v for v in [numbers["berth"], *peers]):
                 higher_better = "req/s" in key
-                peers = values[1:]
                 best = max(peers) if higher_better else min(peers)
-                ratio = f"{values[0] / best:.2f}x" if best else ""
+                ratio = f"{numbers['berth'] / best:.2f}x"
+            if baseline and isinstance(numbers[baseline], float) and numbers[baseline]:
+                ratio += f" | {numbers['berth'] / numbers[baseline]:.2f}x"
             print(f"| {key} | " + " | ".join(cells) + f" | {ratio} |")
 
 
@@ -439,10 +466,26 @@ def chart(rows: list[dict], path: Path) -> None:
     fig.savefig(path, dpi=110)
 
 
+def baseline_template(ref: str, work: Path) -> Path:
+    """berth as it was at `ref`, checked out beside this one."""
+    path = work / "baseline-template"
+    subprocess.run(
+        ["git", "-C", str(ROOT), "worktree", "add", "--detach", str(path), ref],
+        check=True,
+        capture_output=True,
+    )
+    return path
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=int, default=5, help="wrk duration per route")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved load rounds")
+    parser.add_argument("--rebuilds", type=int, default=5, help="code-only rebuilds per variant")
+    parser.add_argument(
+        "--builds-only", action="store_true", help="only the build figures (a few minutes)"
+    )
+    parser.add_argument("--baseline", help="git ref: berth as it was there, as one more variant")
     parser.add_argument("--json", type=Path)
     parser.add_argument("--chart", type=Path)
     options = parser.parse_args()
@@ -451,24 +494,53 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="berth-peers-"))
     rows = []
     try:
+        baseline = options.baseline and baseline_template(options.baseline, work)
         for name, answers in PROJECTS.items():
             source = render(name, answers, work)
             dockerenv.ensure_images(bench.docker, dockerenv.images_named_by(source))
+            names = list(VARIANTS)
             variants = [make_variant(source, variant, work) for variant in VARIANTS]
-            measured = []
-            for variant, project in zip(VARIANTS, variants, strict=True):
-                started = time.monotonic()
-                measured.append({"project": name, "variant": variant, **measure(bench, project)})
-                print(
-                    f"measured {name} / {variant} in {time.monotonic() - started:.0f} s",
-                    file=sys.stderr,
-                    flush=True,
+            if baseline:
+                # Its own name: its own package, image and compose project.
+                old = render(f"{name} baseline", answers, work, template=baseline)
+                names.insert(1, f"berth {options.baseline}")
+                variants.insert(1, make_variant(old, "berth", work))
+            rows_here = [
+                {"project": name, "variant": variant, **figures}
+                for variant, figures in zip(
+                    names, builds(bench, variants, options.rebuilds), strict=True
                 )
-            loads = throughput(bench, variants, options.rounds)
-            rows += [{**row, **load} for row, load in zip(measured, loads, strict=True)]
+            ]
+            if not options.builds_only:
+                for row, project in zip(rows_here, variants, strict=True):
+                    started = time.monotonic()
+                    row.update(measure(bench, project))
+                    print(
+                        f"measured {name} / {row['variant']} in {time.monotonic() - started:.0f} s",
+                        file=sys.stderr,
+                        flush=True,
+                    )
+                loads = throughput(bench, variants, options.rounds)
+                for row, load in zip(rows_here, loads, strict=True):
+                    row.update(load)
+            rows += rows_here
             for project in variants:
                 clean_up(bench, project)
     finally:
+        if options.baseline:
+            subprocess.run(
+                [
+                    "git",
+                    "-C",
+                    str(ROOT),
+                    "worktree",
+                    "remove",
+                    "--force",
+                    str(work / "baseline-template"),
+                ],
+                check=False,
+                capture_output=True,
+            )
         shutil.rmtree(work, ignore_errors=True)
     print_table(rows)
     if options.json:
