@@ -126,7 +126,7 @@ def render(name: str, answers: dict, work: Path, template: Path = ROOT) -> Path:
         vcs_ref="HEAD",
         quiet=True,
     )
-    health = next((dest / "src").glob("*/health.py"))
+    health = next((dest / "src").rglob("health.py"))
     health.write_text(health.read_text() + SLOW_ROUTE)
     return dest
 
@@ -273,7 +273,7 @@ def builds(bench: Bench, projects: list[Path], rebuilds: int) -> list[dict[str, 
     for _ in range(rebuilds):
         for index, project in enumerate(projects):
             layers = dict(dockerenv.image_layers(bench.docker, image_of(project)))
-            health = next((project / "src").glob("*/health.py"))
+            health = next((project / "src").rglob("health.py"))
             health.write_text(health.read_text() + f"\n# run {uuid.uuid4()}\n")
             started = time.monotonic()
             bench.compose(project, "build")
@@ -367,7 +367,7 @@ def watch_latency(bench: Bench, project: Path, base: str) -> float:
         threading.Thread(target=lambda: [None for _ in watch.stdout], daemon=True).start()
         time.sleep(1)
         token = uuid.uuid4().hex[:8]
-        health = next((project / "src").glob("*/health.py"))
+        health = next((project / "src").rglob("health.py"))
         health.write_text(health.read_text() + WATCHED_ROUTE.format(token=token))
         saved = time.monotonic()
         while time.monotonic() - saved < 120:

@@ -83,7 +83,7 @@ def render(out: Path, server: str, proxy: str) -> tuple[Path, str]:
     }
     copier.run_copy(str(ROOT), project, data=answers, defaults=True, unsafe=True, quiet=True)
     slug = answers["project_name"].lower().replace(" ", "_")
-    health = project / "src" / slug / "health.py"
+    health = project / "src" / slug / "berth" / "health.py"
     health.write_text(health.read_text() + edge.APP_ROUTES)
     return project, slug
 

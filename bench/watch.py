@@ -84,7 +84,7 @@ class Stack:
     def save_and_time(self) -> float:
         """Seconds from saving a new route to its first 200."""
         token = uuid.uuid4().hex[:8]
-        health = next((self.project / "src").glob("*/health.py"))
+        health = next((self.project / "src").rglob("health.py"))
         health.write_text(health.read_text() + WATCHED_ROUTE.format(token=token))
         return until_healthy(f"http://127.0.0.1:{self.port}/watched/{token}")
 

@@ -1,8 +1,8 @@
-"""A generated file moved from OLD to NEW in a new template version: the project's own edits
-of OLD follow it to NEW. Run by copier's `_migrations` in both stages of an update:
+"""Generated files moved from OLD to NEW in a new template version: the project's own edits
+of each OLD follow it to its NEW. Run by copier's `_migrations` in both stages of an update:
 
-    migrate_moved_file.py before ANSWERS_FILE OLD NEW
-    migrate_moved_file.py after  ANSWERS_FILE OLD NEW
+    migrate_moved_file.py before ANSWERS_FILE OLD NEW [OLD NEW ...]
+    migrate_moved_file.py after  ANSWERS_FILE OLD NEW [OLD NEW ...]
 
 OLD and NEW may name answers as `{project_slug}`; they are filled in from the answers file
 (copier renders "before" migration commands without the answers, so `{{ }}` would be empty).
@@ -36,7 +36,8 @@ def state_dir(old: str) -> Path:
     return Path(git_path) / old.replace("/", "%")
 
 
-def render_old_version(answers_file: Path, old: str) -> bytes | None:
+def render_old_version(answers_file: Path, olds: list[str]) -> dict[str, bytes]:
+    """Each of `olds` as the project's template version generated it (absent: not generated)."""
     answers = yaml.safe_load(answers_file.read_text())
     data = {k: v for k, v in answers.items() if not k.startswith("_")}
     with tempfile.TemporaryDirectory(prefix="berth-move-") as tmp:
@@ -64,23 +65,25 @@ def render_old_version(answers_file: Path, old: str) -> bytes | None:
         if result.returncode != 0:
             sys.exit(
                 f"berth: could not render version {answers['_commit']} to carry your edits "
-                f"of {old} over:\n{result.stderr}"
+                f"of {', '.join(olds)} over:\n{result.stderr}"
             )
-        generated = Path(tmp) / "old" / old
-        return generated.read_bytes() if generated.is_file() else None
+        rendered = {old: Path(tmp) / "old" / old for old in olds}
+        return {old: path.read_bytes() for old, path in rendered.items() if path.is_file()}
 
 
-def before(answers_file: Path, old: str) -> None:
-    project_copy = Path(old)
-    if not project_copy.is_file():
+def before(answers_file: Path, olds: list[str]) -> None:
+    present = [old for old in olds if Path(old).is_file()]
+    if not present:
         return
-    generated = render_old_version(answers_file, old)
-    if generated is None or generated == project_copy.read_bytes():
-        return  # not edited (or not generated): the new file needs nothing from it
-    saved = state_dir(old)
-    saved.mkdir(parents=True, exist_ok=True)
-    (saved / "generated").write_bytes(generated)
-    shutil.copy2(project_copy, saved / "edited")
+    generated = render_old_version(answers_file, present)
+    for old in present:
+        project_copy = Path(old)
+        if old not in generated or generated[old] == project_copy.read_bytes():
+            continue  # not edited (or not generated): the new file needs nothing from it
+        saved = state_dir(old)
+        saved.mkdir(parents=True, exist_ok=True)
+        (saved / "generated").write_bytes(generated[old])
+        shutil.copy2(project_copy, saved / "edited")
 
 
 def after(old: str, new: str) -> None:
@@ -122,16 +125,18 @@ def after(old: str, new: str) -> None:
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) != 4 or argv[0] not in ("before", "after"):
+    if len(argv) < 4 or len(argv) % 2 or argv[0] not in ("before", "after"):
         print(__doc__, file=sys.stderr)
         return 2
     stage, answers_file = argv[0], Path(argv[1])
     answers = yaml.safe_load(answers_file.read_text())
-    old, new = (path.format(**answers) for path in argv[2:])
+    paths = [path.format(**answers) for path in argv[2:]]
+    moves = list(zip(paths[::2], paths[1::2], strict=True))
     if stage == "before":
-        before(answers_file, old)
+        before(answers_file, [old for old, _ in moves])
     else:
-        after(old, new)
+        for old, new in moves:
+            after(old, new)
     return 0
 
 

@@ -146,7 +146,7 @@ def test_mypy_takes_the_app_as_it_is_and_keeps_the_projects_own_modules_strict(a
     modules are still checked strictly: an unannotated function there is an error."""
     project, _, _, output = adoptions(manager)
     assert "Success: no issues found" in output, output
-    health = project / "src" / "flaskr" / "health.py"
+    health = project / "src" / "flaskr" / "berth" / "health.py"
     original = health.read_text()
     health.write_text(original + "\n\ndef untyped(value):\n    return value\n")
     try:
@@ -156,7 +156,7 @@ def test_mypy_takes_the_app_as_it_is_and_keeps_the_projects_own_modules_strict(a
     finally:
         health.write_text(original)
     assert result.returncode == 1, result.stdout
-    assert "src/flaskr/health.py" in result.stdout and "[no-untyped-def]" in result.stdout
+    assert "src/flaskr/berth/health.py" in result.stdout and "[no-untyped-def]" in result.stdout
 
 
 LEGACY_MODULE = '''"""Maintenance helpers, as an older app has them."""
@@ -222,9 +222,10 @@ def test_an_app_called_app_with_findings_ruff_cannot_fix_moves_in_with_the_guide
     # flaskr's 24 tests, one of them from the root tests.py's settings class
     assert own.returncode == 0 and re.search(r"\b25 passed\b", own.stdout), own.stdout
     assert (
-        "from flaskr.app_config import TestConfig"
+        "from flaskr.config import TestConfig"
         in (project / "tests" / "flaskr" / "test_flaskr.py").read_text()
     )
+    assert "class TestConfig" in (project / "src" / "flaskr" / "config.py").read_text()
     legacy = (project / "src" / "flaskr" / "legacy.py").read_text()
     assert "shell=True)  # noqa: S602" in legacy and "eval(text)  # noqa: S307" in legacy, legacy
     assert legacy.count("noqa") == 2

@@ -671,7 +671,7 @@ def post_file(stack: Stack, data: bytes, name: str = "scan.png"):
 
 ENQUEUE_SLEEP = """
 from {slug} import create_app
-from {slug}.jobs import enqueue
+from {slug}.berth.jobs import enqueue
 with create_app().app_context():
     print(enqueue("time.sleep", {seconds}).id)
 """
@@ -912,7 +912,7 @@ def slow():
 
 
 def routes_added(stack: Stack) -> None:
-    if TEST_ROUTES not in (stack.project / "src" / stack.slug / "health.py").read_text():
+    if TEST_ROUTES not in (stack.project / "src" / stack.slug / "berth" / "health.py").read_text():
         pytest.fail("test_code_only_change_reuses_the_dependency_layer must run first")
 
 
@@ -925,7 +925,7 @@ def test_code_only_change_reuses_the_dependency_layer(stack):
     layer, the app's own files (well under a megabyte): every other layer is the same, byte for
     byte, so a push or pull of the new image moves only that one."""
     before = dict(dockerenv.image_layers(stack.docker, stack.image()))
-    health = stack.project / "src" / stack.slug / "health.py"
+    health = stack.project / "src" / stack.slug / "berth" / "health.py"
     # BuildKit's cache is content-addressed: without a token of this run, an earlier run's
     # identical change would make `COPY src/` CACHED as well.
     health.write_text(f"{health.read_text()}{TEST_ROUTES}# run {uuid.uuid4().hex}\n")
@@ -936,7 +936,7 @@ def test_code_only_change_reuses_the_dependency_layer(stack):
     assert new[0][1] < CODE_LAYER_BYTES, f"the code layer holds {new[0][1]} bytes"
     code = dockerenv.layer_files(stack.docker, stack.image(), new[0][0])
     assert code and all(path.startswith("opt/venv/lib/") for path in code), code[:20]
-    assert any(path.endswith(f"/{stack.slug}/health.py") for path in code), code[:20]
+    assert any(path.endswith(f"/{stack.slug}/berth/health.py") for path in code), code[:20]
     marker = (
         "--no-install-project"
         if stack.answers["package_manager"] == "uv"
@@ -1216,7 +1216,7 @@ def test_compose_watch_serves_a_saved_change_without_a_rebuild(stack):
     )
     output: list[str] = []
     threading.Thread(target=lambda: output.extend(watch.stdout), daemon=True).start()
-    health = stack.project / "src" / stack.slug / "health.py"
+    health = stack.project / "src" / stack.slug / "berth" / "health.py"
     saved = health.read_text()
     try:
         deadline = time.monotonic() + 180

@@ -184,7 +184,7 @@ def test_the_adoption_guide_names_the_packages_modules(project):
     }
     guide = (path / "docs" / "existing-app.md").read_text()
     names = re.search(
-        r"Names this project already uses in\s+`src/[^`]+/`: (.*?)\.\s+The\s+app", guide, re.S
+        r"Names this project uses in\s+`src/[^`]+/`: (.*?)\.\s+Its\s+plumbing", guide, re.S
     )
     assert names, "the guide no longer lists the package's names"
     assert set(re.findall(r"`([^`]+)`", names[1])) == rendered
@@ -195,6 +195,37 @@ def test_the_adoption_guide_names_the_packages_modules(project):
     }
     expected = {name.removesuffix(".py") for name in expected} - {f"{slug}.__init__"}
     assert set(re.findall(r'"([^"]+)"', strict[1])) == expected
+
+
+# Module names apps commonly give their own code (issue 22): none is the project's.
+USUAL_APP_MODULES = (
+    "api",
+    "auth",
+    "cli",
+    "config",
+    "db",
+    "email",
+    "errors",
+    "extensions",
+    "forms",
+    "main",
+    "models",
+    "tasks",
+)
+
+
+def test_the_packages_top_level_leaves_the_usual_app_module_names_free(project):
+    """An app brought in keeps its own `config.py`, `cli.py`, `models.py`, ...: the project's
+    plumbing lives in the package's `berth/` subpackage."""
+    path, _ = project
+    package = path / "src" / answers_of_slug(path)
+    taken = sorted(
+        name
+        for name in USUAL_APP_MODULES
+        if (package / f"{name}.py").exists() or (package / name).is_dir()
+    )
+    assert taken == [], f"the project takes {taken} at the top of its package"
+    assert (package / "berth" / "__init__.py").is_file()
 
 
 def answers_of_slug(path: Path) -> str:

@@ -199,7 +199,7 @@ def test_the_dev_server_at_a_terminal_logs_readable_lines_and_reloads(installed)
     log = project / "dev-terminal.log"
     command = ["script", "-qec", ".venv/bin/python src/app.py", "/dev/null"]
     env = {**env, "FLASK_DEBUG": "0", "LOG_FORMAT": "auto"}
-    health = project / "src" / answers["project_slug"] / "health.py"
+    health = project / "src" / answers["project_slug"] / "berth" / "health.py"
     original = health.read_text()
     try:
         with serving(command, project, env, port, log):
@@ -357,7 +357,7 @@ def test_dotenv_is_read_before_the_package_imports_its_modules(installed, entry)
 JOB_SCRIPT = """
 import sys, time
 from {slug} import create_app
-from {slug}.jobs import describe, enqueue
+from {slug}.berth.jobs import describe, enqueue
 with create_app().app_context():
     if sys.argv[1] == "enqueue":
         print(enqueue("time.sleep", float(sys.argv[2])).id)

@@ -65,7 +65,7 @@ def test_update_keeps_user_edits_and_brings_template_changes(template, tmp_path)
 
     dockerfile = (project / "Dockerfile").read_text()
     compose = (project / "compose.yaml").read_text()
-    health = (project / "src" / "acme_notes" / "health.py").read_text()
+    health = (project / "src" / "acme_notes" / "berth" / "health.py").read_text()
     assert USER_APT[1] in dockerfile and USER_ENV[1] in compose and USER_ROUTE in health
     assert "HEALTHCHECK --interval=5s" in dockerfile and "stop_grace_period: 35s" in compose
     assert conflicted_files(project) == [] and rejects(project) == []
@@ -101,7 +101,7 @@ def test_update_touching_the_users_lines_conflicts_in_that_file_only(template, t
     assert "--start-period=40s" in dockerfile and "--start-period=25s" in dockerfile
     assert USER_APT[1] in dockerfile, "the user's non-conflicting edit in that file is kept"
     assert USER_ENV[1] in (project / "compose.yaml").read_text()
-    assert USER_ROUTE in (project / "src" / "acme_notes" / "health.py").read_text()
+    assert USER_ROUTE in (project / "src" / "acme_notes" / "berth" / "health.py").read_text()
     assert "stop_grace_period: 35s" in (project / "compose.yaml").read_text()
     assert rejects(project) == []
     assert_env_kept(project, env_before)
@@ -121,6 +121,10 @@ def test_this_tree_updates_a_project_from_the_last_release(tmp_path, request, re
     git(repo, "checkout", "-q", released)
     project = copy_project(repo, tmp_path / "acme", released, **released_answers)
     env_before = (project / ".env").read_text()
+    # The team's route in a module this tree moves (0.1.0's health.py is now berth/health.py).
+    released_health = project / "src" / "acme_notes" / "health.py"
+    released_health.write_text(released_health.read_text() + USER_ROUTE)
+    git(project, "commit", "-q", "-am", "team: a version route")
     # This working tree as the next release, on top of the released history.
     git(repo, "checkout", "-q", "-B", "next")
     for name in git(repo, "ls-files", "-z").split("\0"):
@@ -136,6 +140,8 @@ def test_this_tree_updates_a_project_from_the_last_release(tmp_path, request, re
     assert_env_kept(project, env_before)
     for name in ("Dockerfile", "compose.yaml", ".dockerignore"):
         assert (project / name).is_file(), f"{name} of the new release is missing"
+    assert not released_health.exists()
+    assert USER_ROUTE in (project / "src" / "acme_notes" / "berth" / "health.py").read_text()
     env = dict(os.environ)
     if released_answers.get("worker"):
         pyproject = (project / "pyproject.toml").read_text()
@@ -147,6 +153,14 @@ def test_this_tree_updates_a_project_from_the_last_release(tmp_path, request, re
         cwd=project,
         env=env,
     )
+    # The team's route came along and answers.
+    asks = (
+        "from acme_notes import create_app; print(create_app().test_client().get('/version').json)"
+    )
+    answer = run(
+        [str(TOOLS_BIN / "uv"), "run", "--locked", "python", "-c", asks], cwd=project, env=env
+    )
+    assert answer.stdout.strip() == "{'version': '1.2.3'}", answer.stdout
 
 
 # ---- migrations: each kind across a version boundary ------------------------------------
@@ -180,7 +194,7 @@ def test_renamed_question_carries_the_answer(template, tmp_path):
 
 def test_moved_file_takes_the_users_edits_along(template, tmp_path):
     project = copy_project(template.path, tmp_path / "acme", "1.0.0")
-    old, new = "src/acme_notes/logging_config.py", "src/acme_notes/log_setup.py"
+    old, new = "src/acme_notes/berth/logging_config.py", "src/acme_notes/berth/log_setup.py"
     user_function = (
         '\n\ndef quiet_libraries() -> None:\n    """Added by the team."""\n'
         '    logging.getLogger("urllib3").setLevel(logging.WARNING)\n'
@@ -189,12 +203,15 @@ def test_moved_file_takes_the_users_edits_along(template, tmp_path):
     git(project, "commit", "-q", "-am", "team: quieter logs")
 
     def move(t: Path) -> None:
-        package = t / "template" / "src" / "{{ project_slug }}"
+        package = t / "template" / "src" / "{{ project_slug }}" / "berth"
         git(t, "mv", str(package / "logging_config.py"), str(package / "log_setup.py"))
         replace_everywhere(t, "logging_config", "log_setup")
         # v2 also changes the moved file itself, far from the team's edit.
         edit(package / "log_setup.py", '"""', '"""Logging setup (renamed in 2.0.0). ', 1)
-        moved = ("src/{project_slug}/logging_config.py", "src/{project_slug}/log_setup.py")
+        moved = (
+            "src/{project_slug}/berth/logging_config.py",
+            "src/{project_slug}/berth/log_setup.py",
+        )
         add_migrations(
             t,
             *(
@@ -292,7 +309,7 @@ NEW_ANSWERS = {
 @pytest.mark.docker
 def test_changing_answers_matches_a_fresh_copy(template, tmp_path):
     project = copy_project(template.path, tmp_path / "acme", "1.0.0", package_manager="pip")
-    health = project / "src" / "acme_notes" / "health.py"
+    health = project / "src" / "acme_notes" / "berth" / "health.py"
     health.write_text(health.read_text() + USER_ROUTE)
     (project / "src" / "acme_notes" / "reports.py").write_text('"""The team\'s own module."""\n')
     git(project, "add", "-A")
@@ -322,7 +339,7 @@ def test_changing_answers_matches_a_fresh_copy(template, tmp_path):
     assert tree(fresh) - tree(project) == set()
     for name in sorted(tree(fresh) - generated_per_project):
         expected = (fresh / name).read_text()
-        if name == "src/acme_notes/health.py":
+        if name == "src/acme_notes/berth/health.py":
             expected += USER_ROUTE
         assert (project / name).read_text() == expected, f"{name} differs from a fresh copy"
     assert {k: v for k, v in answers(project).items() if k in NEW_ANSWERS} == NEW_ANSWERS

@@ -202,7 +202,7 @@ USER_ENV = ("    HOST: 0.0.0.0\n", '    HOST: 0.0.0.0\n    FEATURE_REPORTS: "on"
 
 def user_edits(project: Path) -> None:
     slug = answers(project)["project_slug"]
-    health = project / "src" / slug / "health.py"
+    health = project / "src" / slug / "berth" / "health.py"
     health.write_text(health.read_text() + USER_ROUTE)
     edit(project / "Dockerfile", *USER_APT)
     edit(project / "compose.yaml", *USER_ENV)

@@ -11,7 +11,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from acme_notes import create_app
-from acme_notes.config import (
+from acme_notes.berth.config import (
     use_throwaway_secret_key,
 )
 

@@ -12,8 +12,9 @@ from flask.testing import FlaskClient
 from werkzeug.exceptions import InternalServerError, UnprocessableEntity
 
 from acme_notes import __main__ as main
-from acme_notes import create_app, logging_config
-from acme_notes.config import (
+from acme_notes import create_app
+from acme_notes.berth import logging_config
+from acme_notes.berth.config import (
     SettingError,
     load_config,
     use_throwaway_secret_key,
@@ -44,7 +45,9 @@ def test_readiness_checks_every_dependency(client: FlaskClient) -> None:
 
 
 def test_the_app_adds_its_own_readiness_checks(settings: dict[str, Any]) -> None:
-    from acme_notes.health import register_check
+    from acme_notes.berth.health import (
+        register_check,
+    )
 
     app = create_app(settings)
 

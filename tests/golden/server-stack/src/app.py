@@ -10,7 +10,7 @@ import os
 
 # Importing the package reads the project's .env (in a container, compose sets the environment).
 from acme_notes import create_app
-from acme_notes.config import (
+from acme_notes.berth.config import (
     use_throwaway_secret_key,
 )
 

@@ -13,11 +13,11 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from acme_notes import create_app
-from acme_notes.config import (
+from acme_notes.berth.config import (
     load_config,
     use_throwaway_secret_key,
 )
-from acme_notes.orm import alembic_config
+from acme_notes.berth.orm import alembic_config
 
 # Importing the package read the service addresses from .env, as for `python src/app.py`;
 # without a SECRET_KEY there, the tests sign with a throwaway one.

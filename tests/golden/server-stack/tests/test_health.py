@@ -12,8 +12,9 @@ from flask.testing import FlaskClient
 from werkzeug.exceptions import InternalServerError, UnprocessableEntity
 
 from acme_notes import __main__ as main
-from acme_notes import create_app, logging_config
-from acme_notes.config import (
+from acme_notes import create_app
+from acme_notes.berth import logging_config
+from acme_notes.berth.config import (
     SettingError,
     load_config,
     use_throwaway_secret_key,
@@ -76,7 +77,7 @@ def test_readiness_waits_for_the_migrations(
     settings: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # A release whose migration has not run yet: the code knows a newer head than the database.
-    from acme_notes import orm
+    from acme_notes.berth import orm
 
     monkeypatch.setattr(orm, "migration_heads", lambda: {"9999_not_applied"})
     response = create_app(settings).test_client().get("/health/ready")
@@ -88,7 +89,7 @@ def test_readiness_holds_while_a_newer_release_migrates(
     settings: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # A rolling update: the next release migrated the database; this one keeps serving.
-    from acme_notes import orm
+    from acme_notes.berth import orm
 
     monkeypatch.setattr(orm, "current_revisions", lambda: {"0003_of_the_next_release"})
     monkeypatch.setattr(orm, "migration_heads", lambda: {"0002_head"})
@@ -102,7 +103,9 @@ def test_readiness_holds_while_a_newer_release_migrates(
 
 
 def test_the_app_adds_its_own_readiness_checks(settings: dict[str, Any]) -> None:
-    from acme_notes.health import register_check
+    from acme_notes.berth.health import (
+        register_check,
+    )
 
     app = create_app(settings)
 

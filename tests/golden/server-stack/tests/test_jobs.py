@@ -6,14 +6,20 @@ from redis import Redis
 from rq import Queue, Worker
 from rq.job import Job
 
-from acme_notes import cli
-from acme_notes.jobs import RETRIES, enqueue
-from acme_notes.word_count import word_stats
-from acme_notes.worker import Worker as AppWorker
-from acme_notes.worker import (
+from acme_notes.berth import cli
+from acme_notes.berth.jobs import (
+    RETRIES,
+    attempt,
+    enqueue,
+)
+from acme_notes.berth.worker import (
+    Worker as AppWorker,
+)
+from acme_notes.berth.worker import (
     unread_queues,
     worker_is_registered,
 )
+from acme_notes.word_count import word_stats
 
 
 def test_a_job_runs_on_a_worker_and_is_retried_if_its_worker_dies(app: Flask) -> None:
@@ -34,7 +40,7 @@ def test_the_worker_gives_a_plainly_enqueued_job_the_apps_policy(app: Flask) -> 
     dies under it. The job sees which run it is."""
     connection = Redis.from_url(app.config["REDIS_URL"])
     queue = Queue(app.config["JOB_QUEUE"], connection=connection)
-    job = queue.enqueue("acme_notes.jobs.attempt")
+    job = queue.enqueue(attempt)
     assert job.retries_left is None
     ttl = 4321  # JOB_RESULT_TTL
     AppWorker([queue], connection=connection, record_ttl=ttl).work(burst=True)
@@ -124,7 +130,9 @@ def test_the_worker_check_names_a_queue_with_jobs_that_no_worker_reads(app: Flas
 
 
 def test_the_worker_metrics_count_jobs_by_state(app: Flask) -> None:
-    from acme_notes.worker import QueueStates
+    from acme_notes.berth.worker import (
+        QueueStates,
+    )
 
     connection = Redis.from_url(app.config["REDIS_URL"])
     name = app.config["JOB_QUEUE"]

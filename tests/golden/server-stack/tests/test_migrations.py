@@ -3,7 +3,7 @@ from __future__ import annotations
 from alembic import command
 from flask import Flask
 
-from acme_notes.orm import alembic_config
+from acme_notes.berth.orm import alembic_config
 
 
 def test_migrations_match_the_models(app: Flask) -> None:

@@ -8,7 +8,7 @@ from typing import Any
 from flask import Blueprint, Response, abort, jsonify, url_for
 from sqlalchemy import select
 
-from . import inputs, orm
+from .berth import inputs, orm
 from .note_model import Note
 
 bp = Blueprint("notes", __name__, url_prefix="/api/notes")

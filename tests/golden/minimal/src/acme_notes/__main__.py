@@ -10,7 +10,7 @@ from flask import Flask
 from flask.cli import FlaskGroup
 
 from . import create_app
-from .config import use_throwaway_secret_key
+from .berth.config import use_throwaway_secret_key
 
 
 def create_cli_app() -> Flask:

@@ -14,9 +14,9 @@ from typing import Any
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from . import cli, health, http_errors, inputs, orm, redis_client
-from .config import load_config, run_by_the_flask_cli, settings_of, use_throwaway_secret_key
-from .logging_config import configure_logging, one_line_per_event
+from .berth import cli, health, http_errors, inputs, orm, redis_client
+from .berth.config import load_config, run_by_the_flask_cli, settings_of, use_throwaway_secret_key
+from .berth.logging_config import configure_logging, one_line_per_event
 
 __all__ = ["create_app"]
 
@@ -53,7 +53,7 @@ def create_app(
     inputs.init_app(app)
 
     # Imported here: the server's settings set PROMETHEUS_MULTIPROC_DIR before this runs.
-    from . import metrics
+    from .berth import metrics
 
     metrics.init_app(app)
     cli.init_app(app)

@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import DateTime, String, Text, func
 from sqlalchemy.orm import Mapped, mapped_column
 
-from .orm import Base
+from .berth.orm import Base
 
 
 class Note(Base):

@@ -8,8 +8,8 @@ from collections import Counter
 
 from flask import Blueprint, Response, abort, jsonify, url_for
 
-from . import inputs
-from .jobs import describe, enqueue
+from .berth import inputs
+from .berth.jobs import describe, enqueue
 
 bp = Blueprint("jobs", __name__, url_prefix="/api/jobs")
 

@@ -6,8 +6,8 @@ from alembic import context
 
 # Every module that defines models, imported: that registers their tables with Base.
 from acme_notes import note_model  # noqa: F401
-from acme_notes.config import load_config
-from acme_notes.orm import Base, make_engine
+from acme_notes.berth.config import load_config
+from acme_notes.berth.orm import Base, make_engine
 
 config = context.config
 database_url = config.attributes.get("database_url") or load_config()["DATABASE_URL"]

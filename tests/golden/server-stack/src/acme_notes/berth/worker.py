@@ -1,11 +1,10 @@
-{% import 'template/_macros.jinja' as m with context %}
-"""The worker process: `python -m {{ project_slug }} worker`.
+"""The worker process: `python -m acme_notes worker`.
 
 RQ's worker forks a work horse per job and handles SIGTERM as a warm shutdown: the job in
 progress finishes, then the worker exits. A worker that dies mid-job (kill -9, out of memory)
 cannot say so: its job's heartbeat stops, and the next maintenance run of any worker puts the
 job back on the queue if it has retries left. The intervals below bound that to
-{{ m.jobs.rerun_within }} (with RQ's defaults it can take half an hour), and this worker gives
+about a minute (with RQ's defaults it can take half an hour), and this worker gives
 every job it starts the app's policy unless the job has its own (jobs.RETRIES,
 JOB_RESULT_TTL): jobs the app enqueued with RQ's plain `Queue.enqueue()` come back too.
 While `worker --check` passes, a thread of the worker touches ALIVE_FILE (the container's
@@ -15,23 +14,17 @@ healthcheck reads its age).
 from __future__ import annotations
 
 import logging
-{% if metrics %}
 import os
-{% endif %}
 import socket
 import tempfile
 import threading
-{% if metrics %}
 from collections.abc import Iterator
-{% endif %}
 from pathlib import Path
 from typing import Any
 
-{% if metrics %}
 from prometheus_client import REGISTRY
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
-{% endif %}
 from redis import Redis
 from rq import Queue
 from rq import Worker as RQWorker
@@ -44,7 +37,8 @@ from .logging_config import configure_logging
 log = logging.getLogger(__name__)
 
 # Touched every HEARTBEAT seconds while this worker is registered and no queue is unread.
-ALIVE_FILE = Path(tempfile.gettempdir()) / f"{__package__}-worker.alive"
+# Named after the project's package: compose's healthcheck reads it by that name.
+ALIVE_FILE = Path(tempfile.gettempdir()) / f"{__name__.partition('.')[0]}-worker.alive"
 HEARTBEAT = 10
 
 
@@ -53,7 +47,7 @@ class Worker(RQWorker):
     policy or lifetimes of its own the app's, before it runs: RQ then re-queues it, too, when a
     worker dies under it."""
 
-    def __init__(self, *args: Any, record_ttl: int = {{ m.py_default('JOB_RESULT_TTL') }}, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, record_ttl: int = 86400, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.record_ttl = record_ttl  # JOB_RESULT_TTL
 
@@ -93,12 +87,10 @@ def run_worker(burst: bool = False) -> None:
     connection = Redis.from_url(config["REDIS_URL"])
     names = queue_names(config["JOB_QUEUE"])
     log.info("worker reads the queues %s (JOB_QUEUE)", ", ".join(names))
-{% if metrics %}
     from .metrics import serve
 
     REGISTRY.register(QueueStates(connection, names))
-    serve(int(os.environ.get("WORKER_METRICS_PORT", "{{ m.setting('WORKER_METRICS_PORT') }}")))
-{% endif %}
+    serve(int(os.environ.get("WORKER_METRICS_PORT", "9465")))
     worker = Worker(
         [Queue(name, connection=connection) for name in names],
         connection=connection,
@@ -152,7 +144,6 @@ def worker_is_registered(redis_url: str | None = None) -> bool:
     connection = Redis.from_url(redis_url or load_config()["REDIS_URL"])
     hostname = socket.gethostname()
     return any(worker.hostname == hostname for worker in RQWorker.all(connection=connection))
-{% if metrics %}
 
 
 class QueueStates(Collector):
@@ -176,4 +167,3 @@ class QueueStates(Collector):
             ):
                 family.add_metric([name, state], registry.count)
         yield family
-{% endif %}

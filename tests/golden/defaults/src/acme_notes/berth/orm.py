@@ -5,10 +5,10 @@ from __future__ import annotations
 from functools import cache
 from importlib.util import find_spec
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from flask import Flask, current_app, g
-from sqlalchemy import URL, Engine, create_engine, text
+from sqlalchemy import URL, Engine, create_engine, event, text
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
 if TYPE_CHECKING:
@@ -20,8 +20,20 @@ class Base(DeclarativeBase):
 
 
 def make_engine(url: str) -> Engine:
-    # pre_ping: survive database restarts; short connect timeout: readiness answers quickly.
-    return create_engine(url, pool_pre_ping=True, connect_args={"connect_timeout": 3})
+    if url.startswith("sqlite:///"):
+        # The database file lives in the data directory (a volume in the container).
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    # Wait up to 5 s for the single writer lock instead of failing at once.
+    engine = create_engine(url, connect_args={"timeout": 5})
+    if url != "sqlite://":  # a file, not in memory
+        # Write-ahead log: readers never wait for the writer, so several processes (server
+        # workers) share the file without "database is locked".
+        event.listen(engine, "connect", _write_ahead_log)
+    return engine
+
+
+def _write_ahead_log(connection: Any, _record: Any) -> None:  # a DB-API connection
+    connection.execute("PRAGMA journal_mode=WAL")
 
 
 def init_app(app: Flask) -> None:
@@ -78,8 +90,8 @@ def check_the_apps_own_engine() -> None:
 
 def _location(url: URL) -> tuple[object, ...]:
     """Where a URL's database is, whatever driver the URL names."""
-    backend = url.get_backend_name()
-    return (backend, url.host, url.port or 5432, url.database)
+    path = url.database or ""
+    return ("sqlite", path if path in ("", ":memory:") else str(Path(path).resolve()))
 
 
 def check_schema() -> None:
@@ -123,7 +135,7 @@ def alembic_config(database_url: str | None = None) -> Config:
     from alembic.config import Config
 
     config = Config()
-    config.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
+    config.set_main_option("script_location", str(Path(__file__).parents[1] / "migrations"))
     if database_url:
         config.attributes["database_url"] = database_url
     if find_spec("ruff"):  # a dev install: new revisions are fixed and formatted by ruff

@@ -1,4 +1,3 @@
-{% import 'template/_macros.jinja' as m with context %}
 """SQLAlchemy 2 engine and per-request sessions."""
 
 from __future__ import annotations
@@ -6,10 +5,10 @@ from __future__ import annotations
 from functools import cache
 from importlib.util import find_spec
 from pathlib import Path
-from typing import TYPE_CHECKING{{ ', Any' if database == 'sqlite' else '' }}
+from typing import TYPE_CHECKING
 
 from flask import Flask, current_app, g
-from sqlalchemy import URL, Engine, create_engine, {{ 'event, ' if database == 'sqlite' else '' }}text
+from sqlalchemy import URL, Engine, create_engine, text
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
 if TYPE_CHECKING:
@@ -21,7 +20,8 @@ class Base(DeclarativeBase):
 
 
 def make_engine(url: str) -> Engine:
-{{ m.piece('database', 'make_engine') }}
+    # pre_ping: survive database restarts; short connect timeout: readiness answers quickly.
+    return create_engine(url, pool_pre_ping=True, connect_args={"connect_timeout": 3})
 
 
 def init_app(app: Flask) -> None:
@@ -78,13 +78,8 @@ def check_the_apps_own_engine() -> None:
 
 def _location(url: URL) -> tuple[object, ...]:
     """Where a URL's database is, whatever driver the URL names."""
-{% if m.db.embedded %}
-    path = url.database or ""
-    return ("sqlite", path if path in ("", ":memory:") else str(Path(path).resolve()))
-{% else %}
-    backend = {{ '{"mariadb": "mysql"}.get(url.get_backend_name(), url.get_backend_name())' if database == 'mysql' else 'url.get_backend_name()' }}
-    return (backend, url.host, url.port or {{ m.db.service.port }}, url.database)
-{% endif %}
+    backend = url.get_backend_name()
+    return (backend, url.host, url.port or 5432, url.database)
 
 
 def check_schema() -> None:
@@ -128,7 +123,7 @@ def alembic_config(database_url: str | None = None) -> Config:
     from alembic.config import Config
 
     config = Config()
-    config.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
+    config.set_main_option("script_location", str(Path(__file__).parents[1] / "migrations"))
     if database_url:
         config.attributes["database_url"] = database_url
     if find_spec("ruff"):  # a dev install: new revisions are fixed and formatted by ruff

@@ -8,8 +8,8 @@ sum (prometheus_client's multiprocess mode). The server's settings set that fold
 anything imports prometheus_client; other processes (the worker, tests, commands) keep their
 own values.
 
-`python -m acme_notes.metrics` serves the sum of what PROMETHEUS_MULTIPROC_DIR holds on
-METRICS_PORT. Here a daemon of uWSGI's master (`python -m acme_notes.metrics`, uwsgi.ini) serves them.
+Run as a module (`python -m`), it serves the sum of what PROMETHEUS_MULTIPROC_DIR holds on
+METRICS_PORT. Here a daemon of uWSGI's master (`python -m acme_notes.berth.metrics`, uwsgi.ini) serves them.
 """
 
 from __future__ import annotations

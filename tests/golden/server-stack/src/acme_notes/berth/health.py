@@ -38,7 +38,7 @@ def init_app(app: Flask) -> None:
     from . import redis_client
 
     register_check(app, "redis", redis_client.check)
-    from . import ocr
+    from .. import ocr
 
     register_check(app, "ocr", ocr.check)
     app.register_blueprint(bp)
