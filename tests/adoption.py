@@ -5,15 +5,33 @@ example is pasted where create_app() says the app's own setup goes."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 from helpers import ROOT, TOOLS_BIN, first_block, run, runnable_blocks
 
 VENDORED_FLASKR = ROOT / "tests" / "vendor" / "flaskr"
+VENDORED_MICROBLOG = ROOT / "tests" / "vendor" / "microblog"
 SETUP_MARKER = "    # The app's own setup goes here"
+ALL_LINE = '__all__ = ["create_app"]'
 FACTORY_SECTION = "3. Merge the application factory"
+SECOND_EXAMPLE = "A second example: extensions at module level, a Config class, RQ"
+
+
+SKIPPED_IN_DIFF = {".venv", "data", ".pytest_cache", ".ruff_cache", ".mypy_cache", "__pycache__"}
+
+
+def project_files(project: Path) -> dict[str, str]:
+    """Every file of a project (but caches, venv and data) by its path: its text."""
+    files = {}
+    for path in project.rglob("*"):
+        relative = path.relative_to(project)
+        if path.is_file() and not SKIPPED_IN_DIFF & set(relative.parts):
+            files[relative.as_posix()] = path.read_text(errors="replace")
+    return files
 
 
 def guide(project: Path) -> str:
@@ -44,17 +62,60 @@ def run_block(project: Path, commands: list[str], env: dict[str, str]) -> str:
     return "".join(output)
 
 
-def adopt(project: Path, checkout: Path, env: dict[str, str]) -> str:
-    """Steps 2-4 of the guide; returns what step 4 (lint, tests and types) printed."""
-    blocks = runnable_blocks(guide(project))
-    env = {**env, "APP": str(checkout)}
-    copied = run_block(project, blocks["adopt-copy"], env)
-    assert "name taken" not in copied, copied
+def merge_flaskr_factory(project: Path) -> None:
+    """Step 3 for flaskr: the guide's example goes where create_app() says."""
     init = project / "src" / project.name / "__init__.py"
     example = factory_example(project)
     text = init.read_text()
     assert text.count(SETUP_MARKER) == 1, "create_app() has no place for the app's setup"
     init.write_text(text.replace(SETUP_MARKER, example.rstrip("\n") + "\n\n" + SETUP_MARKER))
+
+
+def merge_whole_init(project: Path) -> None:
+    """Step 3 for microblog, from the guide's second example: its module-level lines above
+    `__all__`, its factory's body where create_app() says, its last lines at the end."""
+    lines = first_block(guide(project), SECOND_EXAMPLE, "python").splitlines()
+
+    def between(start: str, end: str) -> str:
+        first = next(i for i, line in enumerate(lines) if start in line) + 1
+        last = next(i for i in range(first, len(lines)) if lines[i].startswith(end))
+        return "\n".join(lines[first:last]).strip("\n") + "\n"
+
+    module_level = between("this project's imports, as generated", ALL_LINE)
+    body = between("this project's setup, as generated", SETUP_MARKER)
+    tail = "\n".join(lines[lines.index("    return app") + 1 :]).strip("\n") + "\n"
+    init = project / "src" / project.name / "__init__.py"
+    text = init.read_text()
+    assert text.count(SETUP_MARKER) == 1 and text.count(ALL_LINE) == 1, text
+    text = text.replace(ALL_LINE, module_level + "\n" + ALL_LINE)
+    text = text.replace(SETUP_MARKER, body + "\n" + SETUP_MARKER)
+    init.write_text(text.rstrip("\n") + "\n\n\n" + tail)
+
+
+def second_example_settings(project: Path) -> tuple[str, list[str]]:
+    """What the guide's second example says to set: the JOB_QUEUE line and the packages."""
+    text = " ".join(guide(project).split(SECOND_EXAMPLE, 1)[1].split("## 4.", 1)[0].split())
+    job_queue = re.search(r"`(JOB_QUEUE=[^`]+)`", text)
+    packages = re.search(r"The packages it imports go into .*?: `([^`]+)`", text)
+    assert job_queue and packages, text
+    return job_queue[1], packages[1].split()
+
+
+def adopt(
+    project: Path,
+    checkout: Path,
+    env: dict[str, str],
+    merge: Callable[[Path], None] = merge_flaskr_factory,
+    before_tests: Callable[[Path], None] | None = None,
+) -> str:
+    """Steps 2-4 of the guide; returns what step 4 (lint, tests and types) printed."""
+    blocks = runnable_blocks(guide(project))
+    env = {**env, "APP": str(checkout)}
+    copied = run_block(project, blocks["adopt-copy"], env)
+    assert "name taken" not in copied, copied
+    merge(project)
+    if before_tests:
+        before_tests(project)
     pyproject = project / "pyproject.toml"
     pyproject.write_text(pyproject.read_text() + "\n" + mypy_overrides(project))
     return run_block(project, blocks["adopt-test"], env)
@@ -105,3 +166,26 @@ def run_adopted_tests(project: Path) -> subprocess.CompletedProcess[str]:
 
 def base_env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.startswith(("VIRTUAL_ENV", "UV_PROJECT"))}
+
+
+def adopted_by_the_guide(original: Path, project: Path, scratch: Path) -> Path:
+    """The guide's commands alone (steps 1 and 2, then step 4's ruff), run on a pristine copy
+    of the app in an empty project with this project's pyproject.toml: what the project holds
+    of the app if nothing of it was changed by hand."""
+    shutil.rmtree(scratch, ignore_errors=True)
+    checkout = scratch / "checkout"
+    shutil.copytree(original, checkout)
+    bare = scratch / "project"
+    (bare / "src" / project.name / "migrations" / "versions").mkdir(parents=True)
+    (bare / "tests").mkdir()
+    shutil.copy2(project / "pyproject.toml", bare / "pyproject.toml")
+    blocks = runnable_blocks(guide(project))
+    env = {**base_env(), "APP": str(checkout)}
+    if not (checkout / project.name).exists():
+        run_block(bare, blocks["adopt-rename"], env)
+    run_block(bare, blocks["adopt-copy"], env)
+    ruff = str(project / ".venv" / "bin" / "ruff")
+    subprocess.run([ruff, "check", "--fix", "--quiet", "--no-cache", "."], cwd=bare, check=False)
+    run([ruff, "format", "--quiet", "--no-cache", "."], cwd=bare)
+    run([ruff, "check", "--add-noqa", "--quiet", "--no-cache", "."], cwd=bare)
+    return bare

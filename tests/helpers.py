@@ -196,7 +196,7 @@ RUNNABLE = {
     "Migrations": {0: "migrations"},
     "Metrics": {0: "metrics"},
     "1. Name the project after the app's package": {0: "adopt-rename"},
-    "2. Copy the code and the tests": {0: "adopt-copy", 1: "adopt-copy"},
+    "2. Copy the code and the tests": {i: "adopt-copy" for i in range(4)},
     "4. Test and lint": {0: "adopt-test"},
     "5. Run it in the container": {0: "adopt-container"},
 }

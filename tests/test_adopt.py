@@ -27,6 +27,7 @@ from adoption import (
     factory_example,
     guide,
     mypy_overrides,
+    project_files,
     restyled_original,
     run_adopted_tests,
     run_block,
@@ -34,16 +35,6 @@ from adoption import (
 from helpers import ROOT, free_port, runnable_blocks
 
 MANAGERS = ["uv", "pip"]
-SKIPPED_IN_DIFF = {".venv", "data", ".pytest_cache", ".ruff_cache", ".mypy_cache", "__pycache__"}
-
-
-def project_files(project: Path) -> dict[str, str]:
-    files = {}
-    for path in project.rglob("*"):
-        relative = path.relative_to(project)
-        if path.is_file() and not SKIPPED_IN_DIFF & set(relative.parts):
-            files[relative.as_posix()] = path.read_text(errors="replace")
-    return files
 
 
 def fresh_project(root: Path, manager: str) -> Path:

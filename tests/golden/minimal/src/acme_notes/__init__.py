@@ -14,7 +14,6 @@ from typing import Any
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from .berth import health, http_errors, inputs
 from .berth.config import load_config, run_by_the_flask_cli, settings_of, use_throwaway_secret_key
 from .berth.logging_config import configure_logging, one_line_per_event
 
@@ -29,6 +28,10 @@ def create_app(
     `python src/app.py`, the WSGI server (`acme_notes.wsgi:app`) and the tests all call
     this, so every way of starting runs the same code.
     """
+    # Imported here, not above: the package's top-level names are the app's, and its own
+    # `cli.py` (say), once imported, is the package's `cli`.
+    from .berth import health, http_errors, inputs
+
     if run_by_the_flask_cli():
         # `flask --app acme_notes ...` runs commands, as `python -m acme_notes` does.
         use_throwaway_secret_key()

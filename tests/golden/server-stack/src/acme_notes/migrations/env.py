@@ -3,15 +3,29 @@
 from __future__ import annotations
 
 from alembic import context
+from flask import current_app, has_app_context
+from sqlalchemy import MetaData
 
 # Every module that defines models, imported: that registers their tables with Base.
 from acme_notes import note_model  # noqa: F401
 from acme_notes.berth.config import load_config
 from acme_notes.berth.orm import Base, make_engine
 
+
+def tables_of_the_app() -> list[MetaData]:
+    """Base's tables, and those of the app's own Flask-SQLAlchemy models (`db.Model`) if it
+    has any: `db` commands and the migrations test run in the app's context, its models
+    imported."""
+    metadata = [Base.metadata]
+    extension = current_app.extensions.get("sqlalchemy") if has_app_context() else None
+    if extension is not None:
+        metadata.append(extension.metadata)
+    return metadata
+
+
 config = context.config
 database_url = config.attributes.get("database_url") or load_config()["DATABASE_URL"]
-target_metadata = Base.metadata
+target_metadata = tables_of_the_app()
 
 
 def run_migrations_offline() -> None:
