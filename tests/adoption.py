@@ -8,10 +8,13 @@ import os
 import re
 import shutil
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
-from helpers import ROOT, TOOLS_BIN, first_block, run, runnable_blocks
+from helpers import ROOT, TOOLS_BIN, first_block, free_port, run, runnable_blocks
+
+Compose = Callable[..., str]
 
 VENDORED_FLASKR = ROOT / "tests" / "vendor" / "flaskr"
 VENDORED_MICROBLOG = ROOT / "tests" / "vendor" / "microblog"
@@ -189,3 +192,44 @@ def adopted_by_the_guide(original: Path, project: Path, scratch: Path) -> Path:
     run([ruff, "format", "--quiet", "--no-cache", "."], cwd=bare)
     run([ruff, "check", "--add-noqa", "--quiet", "--no-cache", "."], cwd=bare)
     return bare
+
+
+@contextmanager
+def adopted_stack(project: Path, name: str, tmp_path: Path) -> Iterator[tuple[Compose, str]]:
+    """The adopted project's compose stack, brought up as the guide's step 5 says, on a free
+    port: yields `compose(*args)` (its output) and the published base URL; everything removed
+    afterwards, image included."""
+    import dockerenv
+
+    docker = dockerenv.provision()
+    dockerenv.ensure_images(docker, dockerenv.images_named_by(project))
+    port = free_port()
+    shim = tmp_path / "bin"  # `docker` as the guide's commands call it
+    shim.mkdir()
+    (shim / "docker").symlink_to(docker.cli)
+    env = {
+        **docker.env,
+        "PATH": f"{shim}:{docker.env['PATH']}",
+        "COMPOSE_PROJECT_NAME": name,
+        "HTTP_PORT": str(port),
+    }
+
+    def compose(*args: str) -> str:
+        return run_block(project, [" ".join(["docker", "compose", *args])], env)
+
+    compose("down", "--volumes", "--remove-orphans")
+    try:
+        run_block(project, runnable_blocks(guide(project))["adopt-container"], env)
+        yield compose, f"http://127.0.0.1:{port}"
+    finally:
+        subprocess.run(
+            [docker.cli, "compose", "-p", name, "down", "--volumes", "--remove-orphans"],
+            cwd=project,
+            env=docker.env,
+            capture_output=True,
+            timeout=300,
+        )
+        image = f"{project.name}:latest"
+        subprocess.run(
+            [docker.cli, "image", "rm", "-f", image], env=docker.env, capture_output=True
+        )

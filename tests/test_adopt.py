@@ -18,10 +18,10 @@ from pathlib import Path
 import copier
 import pytest
 
-import dockerenv
 from adoption import (
     VENDORED_FLASKR,
     adopt,
+    adopted_stack,
     base_env,
     changed_lines,
     factory_example,
@@ -32,7 +32,7 @@ from adoption import (
     run_adopted_tests,
     run_block,
 )
-from helpers import ROOT, free_port, runnable_blocks
+from helpers import ROOT, runnable_blocks
 
 MANAGERS = ["uv", "pip"]
 
@@ -244,30 +244,11 @@ def post_form(opener, url: str, fields: dict[str, str]) -> tuple[int, str]:
 @pytest.mark.docker
 def test_the_container_serves_the_adopted_app_and_keeps_its_data(adoptions, tmp_path):
     project, _, _, _ = adoptions("uv")
-    docker = dockerenv.provision()
-    dockerenv.ensure_images(docker, dockerenv.images_named_by(project))
-    port, name = free_port(), "berth-adopt-flaskr"
-    shim = tmp_path / "bin"
-    shim.mkdir()
-    (shim / "docker").symlink_to(docker.cli)
-    env = {
-        **docker.env,
-        "PATH": f"{shim}:{docker.env['PATH']}",
-        "COMPOSE_PROJECT_NAME": name,
-        "HTTP_PORT": str(port),
-    }
-
-    def compose(*args: str) -> str:
-        return run_block(project, [" ".join(["docker", "compose", *args])], env)
-
-    compose("down", "--volumes", "--remove-orphans")
-    try:
-        run_block(project, runnable_blocks(guide(project))["adopt-container"], env)
+    with adopted_stack(project, "berth-adopt-flaskr", tmp_path) as (compose, base):
         # Once, by hand, as the guide says (flaskr's init-db starts with DROP TABLE).
         assert "Initialized the database." in compose(
             "exec", "-T", "web", "python", "-m", "flaskr", "init-db"
         )
-        base = f"http://127.0.0.1:{port}"
         user = browser()
         assert (
             post_form(user, f"{base}/auth/register", {"username": "ada", "password": "pw"})[0]
@@ -285,15 +266,4 @@ def test_the_container_serves_the_adopted_app_and_keeps_its_data(adoptions, tmp_
         logs = compose("logs", "--no-color", "web")
         assert not re.search(r"Traceback|\[ERROR\]|\"level\": \"ERROR\"|Permission denied", logs), (
             logs
-        )
-    finally:
-        subprocess.run(
-            [docker.cli, "compose", "-p", name, "down", "--volumes", "--remove-orphans"],
-            cwd=project,
-            env=docker.env,
-            capture_output=True,
-            timeout=300,
-        )
-        subprocess.run(
-            [docker.cli, "image", "rm", "-f", "flaskr:latest"], env=docker.env, capture_output=True
         )

@@ -22,12 +22,12 @@ from pathlib import Path
 import copier
 import pytest
 
-import dockerenv
 import services
 from adoption import (
     VENDORED_MICROBLOG,
     adopt,
     adopted_by_the_guide,
+    adopted_stack,
     base_env,
     changed_lines,
     guide,
@@ -38,7 +38,7 @@ from adoption import (
     run_block,
     second_example_settings,
 )
-from helpers import ROOT, TOOLS_BIN, free_port, runnable_blocks
+from helpers import ROOT, TOOLS_BIN, runnable_blocks
 
 ANSWERS = {
     "project_name": "Microblog",
@@ -228,28 +228,9 @@ class Browser:
 @pytest.mark.docker
 def test_the_containers_serve_microblog_migrate_it_and_run_its_export_job(microblog, tmp_path):
     project = microblog.project
-    docker = dockerenv.provision()
-    dockerenv.ensure_images(docker, dockerenv.images_named_by(project))
-    port, name = free_port(), "berth-adopt-microblog"
-    shim = tmp_path / "bin"
-    shim.mkdir()
-    (shim / "docker").symlink_to(docker.cli)
-    env = {
-        **docker.env,
-        "PATH": f"{shim}:{docker.env['PATH']}",
-        "COMPOSE_PROJECT_NAME": name,
-        "HTTP_PORT": str(port),
-    }
-
-    def compose(*args: str) -> str:
-        return run_block(project, [" ".join(["docker", "compose", *args])], env)
-
-    compose("down", "--volumes", "--remove-orphans")
-    try:
-        run_block(project, runnable_blocks(guide(project))["adopt-container"], env)
+    with adopted_stack(project, "berth-adopt-microblog", tmp_path) as (compose, base):
         migrated = compose("logs", "--no-color", "migrate")
         assert "Running upgrade d049de007ccf -> f7ac3d27bb1d" in migrated, migrated
-        base = f"http://127.0.0.1:{port}"
         user = Browser(base)
         user.submit(
             "/auth/register",
@@ -281,17 +262,4 @@ def test_the_containers_serve_microblog_migrate_it_and_run_its_export_job(microb
         logs = compose("logs", "--no-color", "web")
         assert not re.search(r"Traceback|\"level\": \"ERROR\"|Permission denied|Read-only", logs), (
             logs
-        )
-    finally:
-        subprocess.run(
-            [docker.cli, "compose", "-p", name, "down", "--volumes", "--remove-orphans"],
-            cwd=project,
-            env=docker.env,
-            capture_output=True,
-            timeout=300,
-        )
-        subprocess.run(
-            [docker.cli, "image", "rm", "-f", "microblog:latest"],
-            env=docker.env,
-            capture_output=True,
         )
