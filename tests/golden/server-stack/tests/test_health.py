@@ -13,7 +13,10 @@ from werkzeug.exceptions import InternalServerError, UnprocessableEntity
 
 from acme_notes import __main__ as main
 from acme_notes import create_app
-from acme_notes.berth import http_errors, logging_config
+from acme_notes.berth import (
+    http_errors,
+    logging_config,
+)
 from acme_notes.berth.config import (
     SettingError,
     load_config,
