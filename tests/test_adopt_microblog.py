@@ -107,7 +107,7 @@ def test_its_own_tests_and_the_projects_pass(microblog):
     with its revisions on PostgreSQL), ruff and mypy; microblog's own tests, collected from its
     root tests.py, pass on their own too."""
     output = microblog.output
-    summary = re.search(r"^=+ (\d+ passed.*) in [\d.]+s =+$", output, re.MULTILINE)
+    summary = re.search(r"^=+ (\d+ passed.*) in [\d.]+s( \([\d:]+\))? =+$", output, re.MULTILINE)
     assert summary and not re.search(r"failed|error", summary[1]), output
     assert "Success: no issues found" in output, output
     own = run_adopted_tests(microblog.project)
