@@ -1,6 +1,7 @@
 """berth's containers against what users would write instead, side by side in one run.
 
     .venv/bin/python bench/peers.py [--seconds 5] [--json OUT.json] [--chart OUT.png]
+    .venv/bin/python bench/peers.py --startup-only [--rounds 5] [--baseline REF]
 
 The same generated application (the defaults, and a PostgreSQL + Redis + worker project) is
 containerised three ways:
@@ -13,14 +14,14 @@ containerised three ways:
   `CMD gunicorn 'pkg.wsgi:app' --bind=0.0.0.0:<port>`, no healthcheck.
 
 The peers run the services berth's compose.yaml runs (database, Redis, worker, the migration)
-under the same resource limits (web: 1 CPU), so that every variant serves the same requests
-with the same means. Figures per variant: cold build, code-only
-rebuild, image size added over the base, `up` to healthy (the first 200 of `/health` over the
-published port), idle stop, stop with a slow request in flight (and whether it completed),
-requests/s and p99 latency of `/health` and `/api/notes` at 32 connections (wrk; medians of
-interleaved rounds, A B C A B C ..., so that noise hits all alike), idle memory
-(RSS of the web container's processes). Needs a Docker engine (tests/dockerenv.py provisions
-one) and wrk (`apt-get install wrk`). A table on stdout; --json and --chart write the figures.
+under the same resource limits (web: 1 CPU), so that every variant serves the same requests with
+the same means. Figures per variant: cold build, code-only rebuild, image size added over the
+base, `up` to the first 200 of `/health` over the published port and to `up --wait` returning
+(every service healthy), idle stop, stop with a slow request in flight (and whether it
+completed), requests/s and p99 latency of `/health` and `/api/notes` at 32 connections (wrk;
+medians of interleaved rounds, A B C A B C ..., so that noise hits all alike), idle memory (RSS
+of the web container's processes). Needs a Docker engine (tests/dockerenv.py provisions one) and
+wrk (`apt-get install wrk`). A table on stdout; --json and --chart write the figures.
 """
 
 from __future__ import annotations
@@ -286,26 +287,42 @@ def builds(bench: Bench, projects: list[Path], rebuilds: int) -> list[dict[str, 
     return figures
 
 
+def startup(bench: Bench, projects: list[Path], rounds: int) -> list[dict[str, float]]:
+    """`docker compose up -d --wait` of a built stack whose data already exists (the everyday
+    restart), in interleaved rounds: seconds to the first 200 of /health on the published port,
+    to `--wait` returning (every service healthy), and between the two. Medians."""
+    samples: list[dict[str, list[float]]] = [{} for _ in projects]
+    for _ in range(rounds):
+        for project, sample in zip(projects, samples, strict=True):
+            port = free_port()
+            bench.docker.env["HTTP_PORT"] = str(port)
+            bench.compose(project, "up", "-d", "--wait", "--wait-timeout", "180", check=False)
+            until_healthy(f"http://127.0.0.1:{port}/health")
+            bench.compose(project, "down")
+            started = time.monotonic()
+            up = subprocess.Popen(
+                [bench.docker.cli, "compose", "up", "-d", "--wait", "--wait-timeout", "180"],
+                cwd=project,
+                env=bench.docker.env,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            answered = until_healthy(f"http://127.0.0.1:{port}/health")
+            up.wait()
+            healthy = time.monotonic() - started
+            sample.setdefault("up to first answer s", []).append(answered)
+            sample.setdefault("up to healthy (--wait) s", []).append(healthy)
+            sample.setdefault("healthy after first answer s", []).append(healthy - answered)
+            bench.compose(project, "down")
+    return [{key: statistics.median(values) for key, values in s.items()} for s in samples]
+
+
 def measure(bench: Bench, project: Path) -> dict[str, object]:
     """The running stack's figures, on an image already built."""
     port = free_port()
     bench.docker.env["HTTP_PORT"] = str(port)
     base = f"http://127.0.0.1:{port}"
     figures: dict[str, object] = {}
-    # up to healthy, on a built stack whose data already exists (the everyday restart)
-    bench.compose(project, "up", "-d", "--wait", "--wait-timeout", "180", check=False)
-    until_healthy(f"{base}/health")
-    bench.compose(project, "down")
-    started = time.monotonic()
-    up = subprocess.Popen(
-        [bench.docker.cli, "compose", "up", "-d"],
-        cwd=project,
-        env=bench.docker.env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    figures["up to healthy s"] = until_healthy(f"{base}/health") + 0.0
-    up.wait()
     bench.compose(project, "up", "-d", "--wait", "--wait-timeout", "180", check=False)
     until_healthy(f"{base}/health")
     time.sleep(3)
@@ -443,7 +460,7 @@ def chart(rows: list[dict], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    figures = ["up to healthy s", "idle stop s", "image added MB", "/health req/s"]
+    figures = ["up to healthy (--wait) s", "idle stop s", "image added MB", "/health req/s"]
     fig, axes = plt.subplots(1, len(figures), figsize=(4 * len(figures), 3.2))
     projects = list(dict.fromkeys(row["project"] for row in rows))
     for axis, key in zip(axes, figures, strict=True):
@@ -485,6 +502,9 @@ def main() -> None:
     parser.add_argument(
         "--builds-only", action="store_true", help="only the build figures (a few minutes)"
     )
+    parser.add_argument(
+        "--startup-only", action="store_true", help="only `up` to healthy (a few minutes)"
+    )
     parser.add_argument("--baseline", help="git ref: berth as it was there, as one more variant")
     parser.add_argument("--json", type=Path)
     parser.add_argument("--chart", type=Path)
@@ -505,13 +525,22 @@ def main() -> None:
                 old = render(f"{name} baseline", answers, work, template=baseline)
                 names.insert(1, f"berth {options.baseline}")
                 variants.insert(1, make_variant(old, "berth", work))
+            if options.startup_only:
+                for project in variants:
+                    bench.compose(project, "build")
+                built: list[dict[str, float]] = [{} for _ in variants]
+            else:
+                built = builds(bench, variants, options.rebuilds)
             rows_here = [
                 {"project": name, "variant": variant, **figures}
-                for variant, figures in zip(
-                    names, builds(bench, variants, options.rebuilds), strict=True
-                )
+                for variant, figures in zip(names, built, strict=True)
             ]
             if not options.builds_only:
+                for row, figures in zip(
+                    rows_here, startup(bench, variants, options.rounds), strict=True
+                ):
+                    row.update(figures)
+            if not (options.builds_only or options.startup_only):
                 for row, project in zip(rows_here, variants, strict=True):
                     started = time.monotonic()
                     row.update(measure(bench, project))

@@ -296,6 +296,59 @@ def test_a_built_stack_is_healthy_within_seconds_and_web_stops_at_once(stack):
     stack.up()
 
 
+# Docker runs the first probe one HEALTHCHECK interval (2 s) after the container starts: a
+# server that starts listening this long after its container is still starting then.
+LATE_LISTEN_SECONDS = 2.2
+
+
+def test_a_server_still_starting_at_the_first_probe_is_healthy_once_it_answers(stack, tmp_path):
+    """Issue 24: web's first probe waits for a server that is not listening yet (as for an app
+    whose imports take longer than the interval) instead of failing, so the container is
+    healthy when the server answers, not a whole interval later; a failed probe says why."""
+    config = json.loads(
+        stack.docker.run("image", "inspect", "--format", "{{json .Config}}", stack.image()).stdout
+    )
+    late = tmp_path / "late-listen.yaml"
+    late.write_text(
+        yaml.safe_dump(
+            {
+                "services": {
+                    "web": {
+                        # `$$`: compose's escape for a literal `$`.
+                        "entrypoint": [
+                            "sh",
+                            "-c",
+                            f'sleep {LATE_LISTEN_SECONDS} && exec "$$@"',
+                            "late-listen",
+                            *(config["Entrypoint"] or []),
+                        ],
+                        "command": config["Cmd"],
+                    }
+                }
+            }
+        )
+    )
+    files = ("-f", "compose.yaml", "-f", str(late))
+    try:
+        result = stack.compose(*files, "up", "-d", "--wait", "--wait-timeout", "180", check=False)
+        assert result.returncode == 0, f"{result.stderr}{stack.diagnostics()}"
+        health = json.loads(
+            stack.docker.run(
+                "inspect", "--format", "{{json .State.Health}}", container_id(stack, "web")
+            ).stdout
+        )
+        assert health["Log"][0]["ExitCode"] == 0, health["Log"]
+        # The same probe, pointed at a port where nothing listens: it waits, then says so.
+        probe = stack.docker.run(
+            "exec", "-e", "PORT=1", container_id(stack, "web"), *config["Healthcheck"]["Test"][1:],
+            check=False,
+        )
+        assert probe.returncode == 1, probe
+        assert probe.stderr.strip() == "nothing listens on port 1 (waited 2.5 s)", probe.stderr
+    finally:
+        stack.up()
+
+
 def stack_combo(stack: Stack) -> dict[str, Any]:
     return next(
         c for c in DOCKER_COMBOS if answers_for(c)["project_name"] == stack.answers["project_name"]
