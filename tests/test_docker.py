@@ -340,7 +340,11 @@ def test_a_server_still_starting_at_the_first_probe_is_healthy_once_it_answers(s
         assert health["Log"][0]["ExitCode"] == 0, health["Log"]
         # The same probe, pointed at a port where nothing listens: it waits, then says so.
         probe = stack.docker.run(
-            "exec", "-e", "PORT=1", container_id(stack, "web"), *config["Healthcheck"]["Test"][1:],
+            "exec",
+            "-e",
+            "PORT=1",
+            container_id(stack, "web"),
+            *config["Healthcheck"]["Test"][1:],
             check=False,
         )
         assert probe.returncode == 1, probe
