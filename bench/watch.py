@@ -36,7 +36,8 @@ from peers import WATCHED_ROUTE, until_healthy  # noqa: E402
 PROJECTS = {
     "defaults (gunicorn reloads)": {},
     "PostgreSQL + Redis + worker": {"database": "postgresql", "redis": True, "worker": True},
-    "uWSGI (compose restarts web)": {"wsgi_server": "uwsgi"},
+    "uWSGI with nginx (no reloader of its own)": {"wsgi_server": "uwsgi"},
+    "waitress published on its own": {"wsgi_server": "waitress", "reverse_proxy": "none"},
 }
 COMPOSE_FILES = ["-f", "compose.yaml", "-f", "compose.watch.yaml"]
 

@@ -68,6 +68,10 @@ TRAITS = {
     "serve_module": lambda a: table("wsgi_server")[a["wsgi_server"]]["settings_file"].endswith(
         "/serve.py"
     ),
+    # compose.watch.yaml runs berth's reloader where the server does not reload its workers.
+    "reloader": lambda a: (
+        not table("wsgi_server")[a["wsgi_server"]]["reload_environment"] or a["metrics"]
+    ),
 }
 
 
