@@ -1253,6 +1253,19 @@ def watched():
 """
 
 
+def until_compose_restarted_the_worker(output: list[str], saved_at: int, deadline: float) -> None:
+    """compose watch restarts the worker for each save: wait for its restart after the save that
+    output[saved_at] marks, then for 3 s without another, so that none is under way after."""
+    restarts = 0
+    quiet_until = deadline
+    while restarts == 0 or time.monotonic() < quiet_until:
+        assert time.monotonic() < deadline, f"compose did not restart the worker:\n{output}"
+        now = sum('["worker"] restarted' in line for line in output[saved_at:])
+        if now != restarts:
+            restarts, quiet_until = now, time.monotonic() + 3
+        time.sleep(0.2)
+
+
 def test_compose_watch_serves_a_saved_change_without_a_rebuild(stack):
     """README's `docker compose -f compose.yaml -f compose.watch.yaml watch`: the code is mounted
     read-only into web, and a saved change is served with no image built and web's container
@@ -1288,11 +1301,12 @@ def test_compose_watch_serves_a_saved_change_without_a_rebuild(stack):
         code = [m for m in mounts if m["Destination"].endswith(f"/site-packages/{stack.slug}")]
         assert len(code) == 1 and code[0]["RW"] is False, mounts
         started = stack.docker.run("inspect", "-f", "{{.State.StartedAt}}", web).stdout
+        last_save = len(output)
         health.write_text(saved + WATCH_ROUTE)
         served: tuple[int, Any] = (0, None)
         while served[0] != 200 and time.monotonic() < deadline:
-            # While web restarts, the proxy may answer with its own error page, or nothing, or
-            # a reply cut short.
+            # While the server restarts, the proxy may answer with its own error page, or
+            # nothing, or a reply cut short.
             with contextlib.suppress(OSError, ValueError, http.client.HTTPException):
                 served = stack.request("GET", "/watched", timeout=5)
             time.sleep(0.2)
@@ -1309,13 +1323,14 @@ def test_compose_watch_serves_a_saved_change_without_a_rebuild(stack):
         )
         if holds(["reloader"], stack.answers):
             health.write_text(saved + WATCH_ROUTE + "\n\ndef half_typed(:\n")
-            logs: list[str] = []
-            while "it starts again when a file changes" not in "".join(logs):
+            logs = ""
+            while "it starts again when a file changes" not in logs:
                 assert time.monotonic() < deadline, f"no word from the reloader:\n{logs}"
                 time.sleep(0.5)
                 printed = stack.docker.run("logs", web, check=False)
-                logs = [printed.stdout + printed.stderr]
-            assert "SyntaxError" in logs[0], logs[0]
+                logs = printed.stdout + printed.stderr
+            assert "SyntaxError" in logs, logs
+            last_save = len(output)
             health.write_text(saved + WATCH_ROUTE.replace("from the saved file", "once fixed"))
             while served != (200, {"status": "served once fixed"}):
                 assert time.monotonic() < deadline, f"the fix was not served: {served}"
@@ -1324,6 +1339,8 @@ def test_compose_watch_serves_a_saved_change_without_a_rebuild(stack):
                 time.sleep(0.2)
             running = stack.docker.run("inspect", "-f", "{{.State.StartedAt}}", web).stdout
             assert running == started, "web's container restarted over the broken save"
+        if stack.answers["worker"]:
+            until_compose_restarted_the_worker(output, last_save, deadline)
     finally:
         if watch.poll() is None:
             os.killpg(watch.pid, signal.SIGTERM)
