@@ -1253,6 +1253,20 @@ def watched():
 """
 
 
+# Run in a container: the processes that exited and were never collected by their parent.
+ZOMBIES = """
+import os
+stats = []
+for pid in filter(str.isdigit, os.listdir("/proc")):
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            stats.append(stat.read())
+    except OSError:
+        pass
+print([stat[:40] for stat in stats if stat.split(") ", 1)[1].startswith("Z")])
+"""
+
+
 def until_compose_restarted_the_worker(output: list[str], saved_at: int, deadline: float) -> None:
     """compose watch restarts the worker for each save: wait for its restart after the save that
     output[saved_at] marks, then for 3 s without another, so that none is under way after."""
@@ -1339,6 +1353,9 @@ def test_compose_watch_serves_a_saved_change_without_a_rebuild(stack):
                 time.sleep(0.2)
             running = stack.docker.run("inspect", "-f", "{{.State.StartedAt}}", web).stdout
             assert running == started, "web's container restarted over the broken save"
+            # The servers it stopped (and any workers they left) were collected, none a zombie.
+            zombies = stack.docker.run("exec", "-i", web, "python", "-", input=ZOMBIES).stdout
+            assert zombies.strip() == "[]", zombies
         if stack.answers["worker"]:
             until_compose_restarted_the_worker(output, last_save, deadline)
     finally:

@@ -69,6 +69,18 @@ def stop(server: subprocess.Popen[bytes], signum: int, seconds: float) -> int:
     return server.returncode
 
 
+def reap_orphans(server: subprocess.Popen[bytes]) -> None:
+    """As PID 1, the reloader inherits the workers of a server it killed: collect their exit."""
+    while True:
+        try:
+            exited = os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+        except ChildProcessError:
+            return
+        if exited is None or exited.si_pid == server.pid:
+            return  # the server's own exit is Popen's to collect
+        os.waitpid(exited.si_pid, 0)
+
+
 def main(command: list[str]) -> int:
     if not command:
         log("usage: python -I -S reloader.py <server command>...")
@@ -85,6 +97,7 @@ def main(command: list[str]) -> int:
     reported_exit = False
     while not received:
         time.sleep(POLL_SECONDS)
+        reap_orphans(server)
         now = snapshot()
         if now != files:
             log(f"{changed_file(files, now)} changed: starting {command[0]} again")
