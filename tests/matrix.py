@@ -68,9 +68,12 @@ TRAITS = {
     "serve_module": lambda a: table("wsgi_server")[a["wsgi_server"]]["settings_file"].endswith(
         "/serve.py"
     ),
-    # compose.watch.yaml runs berth's reloader where the server does not reload its workers.
+    # compose.watch.yaml runs berth's reloader for the worker, and for a server that does not
+    # reload its workers itself.
     "reloader": lambda a: (
-        not table("wsgi_server")[a["wsgi_server"]]["reload_environment"] or a["metrics"]
+        not table("wsgi_server")[a["wsgi_server"]]["reload_environment"]
+        or a["metrics"]
+        or a["worker"]
     ),
 }
 
