@@ -88,9 +88,10 @@ def reap_orphans(process: subprocess.Popen[bytes]) -> None:
 def main(arguments: list[str]) -> int:
     restart_seconds, stop_seconds = RESTART_SECONDS, STOP_SECONDS
     if arguments[:1] == ["--grace"]:
+        grace = arguments[1] if len(arguments) > 1 else ""
         try:
-            restart_seconds = stop_seconds = float(arguments[1])
-        except (IndexError, ValueError):
+            restart_seconds = stop_seconds = float(grace)
+        except ValueError:
             log(USAGE)
             return 2
         arguments = arguments[2:]
