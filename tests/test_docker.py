@@ -1273,6 +1273,56 @@ print([stat[:40] for stat in stats if stat.split(") ", 1)[1].startswith("Z")])
 """
 
 
+# A process that ignores SIGTERM, and so does the child it forks: they never stop by themselves.
+STUBBORN = """
+import os, signal, time
+signal.signal(signal.SIGTERM, signal.SIG_IGN)
+os.fork()
+time.sleep(600)
+"""
+
+
+def test_the_reloader_kills_a_process_that_will_not_stop_and_collects_its_children(stack):
+    """berth/reloader.py as compose.watch.yaml runs it, PID 1 of its container: on a saved change,
+    a process that ignores SIGTERM is killed with its child after --grace, the child (orphaned,
+    now the reloader's) is collected, not left a zombie, and the process starts again."""
+    watched = yaml.safe_load((stack.project / "compose.watch.yaml").read_text())["services"]
+    commands = [service.get("command") or [] for service in watched.values()]
+    reloaders = [c[:4] for c in commands if c[3:4] and c[3].endswith("/reloader.py")]
+    if not reloaders:
+        pytest.skip("not applicable: compose.watch.yaml runs no reloader in this stack")
+    reloader = reloaders[0]
+    name = f"{stack.name}-reloader-{uuid.uuid4().hex[:8]}"
+    stack.docker.run(
+        "run", "-d", "--name", name, "--entrypoint", reloader[0], stack.image(),
+        *reloader[1:], "--grace", "0.5", "python", "-c", STUBBORN,
+    )  # fmt: skip
+    try:
+        time.sleep(1)  # the reloader has taken its first look at the package's files
+        package_init = str(Path(reloader[3]).parents[1] / "__init__.py")
+        stack.docker.run("exec", "-u", "0", name, "touch", package_init)
+        deadline = time.monotonic() + 30
+        logs = ""
+        while "did not stop within 0.5 s: killed" not in logs:
+            assert time.monotonic() < deadline, f"the process was not killed:\n{logs}"
+            time.sleep(0.25)
+            printed = stack.docker.run("logs", name, check=False)
+            logs = printed.stdout + printed.stderr
+        assert "__init__.py changed: starting python -c" in logs, logs
+        time.sleep(1)  # a few of the reloader's looks: each collects what exited
+        zombies = stack.docker.run("exec", "-i", name, "python", "-", input=ZOMBIES).stdout
+        assert zombies.strip() == "[]", zombies
+        started_again = stack.docker.run(
+            "exec", name, "python", "-c",
+            "import os; print(sum(b'time.sleep(600)' in open(f'/proc/{p}/cmdline', 'rb').read()"
+            " for p in os.listdir('/proc') if p.isdigit() and p not in ('1', str(os.getpid()))))",
+        ).stdout  # fmt: skip
+        # Besides the reloader (PID 1, whose command line holds it too): the process and its child.
+        assert started_again.strip() == "2", f"{started_again}\n{logs}"
+    finally:
+        stack.docker.run("rm", "-f", name, check=False)
+
+
 def test_compose_watch_serves_a_saved_change_without_a_rebuild(stack):
     """README's `docker compose -f compose.yaml -f compose.watch.yaml watch`: the code is mounted
     read-only into web, and a saved change is served with no image built and web's container
