@@ -237,7 +237,7 @@ def test_row_job_and_ocr_round_trips(stack):
     if stack.answers["worker"]:
         status, job = stack.request("POST", "/api/jobs", {"text": "ship it ship it now"})
         assert status == 202, job
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 600
         while (job := stack.request("GET", f"/api/jobs/{job['id']}")[1])["status"] != "finished":
             assert job["status"] in {"queued", "started", "deferred", "scheduled"}, job
             assert time.monotonic() < deadline, (
@@ -1328,7 +1328,8 @@ def test_compose_watch_serves_a_saved_change_without_a_rebuild(stack):
     read-only into web, and a saved change is served with no image built and web's container
     kept: gunicorn reloads its workers, berth/reloader.py starts the other servers again inside
     it (and gunicorn serving metrics, whose master imports the app). A save that breaks the code
-    leaves the container up, and the next save that fixes it is served."""
+    leaves the container up, and the next save that fixes it is served. A change to the lock
+    file builds the image again and recreates web and the worker with it."""
     files = ["-f", "compose.yaml", "-f", "compose.watch.yaml"]
     image = stack.docker.run("image", "inspect", "-f", "{{.Id}}", stack.image()).stdout.strip()
     # Up and healthy first (what `watch` does on its own), so that the change is saved well
@@ -1347,6 +1348,8 @@ def test_compose_watch_serves_a_saved_change_without_a_rebuild(stack):
     threading.Thread(target=lambda: output.extend(watch.stdout), daemon=True).start()
     health = stack.project / "src" / stack.slug / "berth" / "health.py"
     saved = health.read_text()
+    lock = stack.project / row("package_manager", stack.answers["package_manager"])["lock_files"][0]
+    locked = lock.read_text()
     try:
         deadline = time.monotonic() + 180
         while not any("Watch enabled" in line for line in output):
@@ -1411,9 +1414,32 @@ def test_compose_watch_serves_a_saved_change_without_a_rebuild(stack):
                 logs = printed.stdout + printed.stderr
             state = container_state(stack, "worker")
             assert state["Running"] and state["StartedAt"] == worker_started, state
+            # A dependency change: the image is built again, and web and the worker are both
+            # recreated with it (a worker left on the old image would lack a package just added).
+            lock.write_text(f"{locked}\n# a dependency change {uuid.uuid4().hex}\n")
+            deadline = time.monotonic() + 600
+            while True:
+                built = stack.docker.run("image", "inspect", "-f", "{{.Id}}", stack.image())
+                rebuilt = built.stdout.strip()
+                running = {
+                    service: stack.docker.run(
+                        "inspect", "-f", "{{.Image}}", container_id(stack, service), check=False
+                    ).stdout.strip()
+                    for service in ("web", "worker")
+                }
+                if rebuilt != image and set(running.values()) == {rebuilt}:
+                    break
+                assert time.monotonic() < deadline, (
+                    f"web and the worker not on the rebuilt image: {running}\n{''.join(output)}"
+                )
+                time.sleep(1)
+            assert container_state(stack, "worker")["Running"], stack.diagnostics()
     finally:
         if watch.poll() is None:
             os.killpg(watch.pid, signal.SIGTERM)
             watch.wait(timeout=30)
         health.write_text(saved)
+        if lock.read_text() != locked:
+            lock.write_text(locked)
+            stack.compose("build")  # the image of the lock file as it was (from the build cache)
         stack.up()  # compose.yaml alone: the image's own code again
