@@ -365,3 +365,17 @@ def layer_files(docker: Docker, image: str, digest: str) -> list[str]:
         path = manifest["Layers"][config["rootfs"]["diff_ids"].index(digest)]
         with tarfile.open(fileobj=tar.extractfile(path)) as layer:
             return [member.name for member in layer.getmembers() if member.isfile()]
+
+
+def logs_once_they_hold(
+    docker: Docker, container: str, text: str, deadline: float, what: str
+) -> str:
+    """The container's log (stdout and stderr) as soon as it holds `text`; fails with `what`
+    and the log if it does not by `deadline` (a `time.monotonic()` value)."""
+    while True:
+        printed = docker.run("logs", container, check=False)
+        logs = printed.stdout + printed.stderr
+        if text in logs:
+            return logs
+        assert time.monotonic() < deadline, f"{what}:\n{logs}"
+        time.sleep(0.25)
