@@ -18,6 +18,7 @@ import subprocess
 import tarfile
 import tempfile
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -379,3 +380,30 @@ def logs_once_they_hold(
             return logs
         assert time.monotonic() < deadline, f"{what}:\n{logs}"
         time.sleep(0.25)
+
+
+def build_context_names(docker: Docker, project: Path, image: str) -> set[str]:
+    """The names at the top of the project's build context as compose sends it to the engine
+    (.dockerignore applied): a throwaway build on `image` lists it from a bind mount."""
+    name = f"context-{uuid.uuid4().hex[:8]}"
+    listing = {
+        "services": {
+            "context": {
+                "image": name,
+                "build": {
+                    "context": str(project),
+                    "dockerfile_inline": f"FROM {image}\n"
+                    "RUN --mount=type=bind,target=/context ls -A1 /context\n",
+                },
+            }
+        }
+    }
+    compose = ("compose", "--progress", "plain", "-p", name, "-f", "-")
+    try:
+        built = docker.run(*compose, "build", "--no-cache", input=json.dumps(listing))
+    finally:
+        docker.run("image", "rm", "-f", name, check=False)
+    step = re.search(r"^#(\d+) \[context 2/2\] RUN --mount", built.stdout + built.stderr, re.M)
+    assert step, built.stdout + built.stderr
+    lines = re.findall(rf"^#{step[1]} [\d.]+ (.+)$", built.stdout + built.stderr, re.M)
+    return set(lines)

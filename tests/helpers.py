@@ -178,6 +178,22 @@ def run(
     return result
 
 
+def git_ignored(project: Path, paths: list[Path]) -> set[Path]:
+    """Those of `paths` that the project's .gitignore keeps out of git (the project need not
+    be a repository: a scratch one takes it as its work tree)."""
+    with tempfile.TemporaryDirectory() as git_dir:
+        run(["git", "init", "-q", "--bare", git_dir])
+        result = subprocess.run(
+            ["git", f"--git-dir={git_dir}", f"--work-tree={project}", "check-ignore", "--stdin"],
+            input="".join(f"{path.relative_to(project)}\n" for path in paths),
+            capture_output=True,
+            text=True,
+            cwd=project,
+        )
+    assert result.returncode in (0, 1), result.stderr  # 1: none of them is ignored
+    return {project / line for line in result.stdout.splitlines()}
+
+
 def text_files(project: Path):
     for path in sorted(project.rglob("*")):
         if path.is_file() and ".git" not in path.parts and ".venv" not in path.parts:
@@ -202,7 +218,7 @@ RUNNABLE = {
 }
 # Every subsection of this one (one per volume) shows how to back it up, then how to restore it.
 BACKUP_SECTION = "Volumes, backup and restore"
-BACKUP_AND_RESTORE = {0: "backup", 1: "restore"}
+BACKUP_AND_RESTORE = {0: "backup", 1: "restore", 2: "recover"}
 
 
 def runnable_blocks(text: str) -> dict[str, list[str]]:

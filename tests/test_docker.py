@@ -16,6 +16,7 @@ import io
 import json
 import os
 import re
+import secrets
 import shutil
 import signal
 import socket
@@ -26,6 +27,7 @@ import time
 import urllib.error
 import urllib.request
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,7 +38,13 @@ import yaml
 import adminui
 import dockerenv
 import edge
-from helpers import DEVCONTAINER_CLI, container_static_checks, free_port, runnable_blocks
+from helpers import (
+    DEVCONTAINER_CLI,
+    container_static_checks,
+    free_port,
+    git_ignored,
+    runnable_blocks,
+)
 from matrix import DOCKER_COMBOS, combo_id, default, fill, job_backend, row
 from rawhttp import post_body
 
@@ -359,12 +367,12 @@ def stack_combo(stack: Stack) -> dict[str, Any]:
     )
 
 
-def run_documented(
-    stack: Stack, commands: list[str], tmp_path: Path, project_name: str | None = None
-) -> str:
-    """Run documentation commands as a user would type them in the project directory: plain
-    `docker`/`docker compose`, the stack's compose project (or `project_name`), only the host
-    port swapped for a free one."""
+def documented_shell(
+    stack: Stack, tmp_path: Path, project_name: str | None = None
+) -> Callable[[str], subprocess.CompletedProcess]:
+    """A shell that runs documentation commands as a user would type them in the project
+    directory: plain `docker`/`docker compose`, the stack's compose project (or
+    `project_name`), only the host port swapped for a free one."""
     shim = tmp_path / "bin"
     shim.mkdir(exist_ok=True)
     (shim / "docker").unlink(missing_ok=True)
@@ -379,23 +387,57 @@ def run_documented(
         row("reverse_proxy", stack.answers["reverse_proxy"])["local_url"],
         http_port=stack.answers["http_port"],
     )
-    output = []
-    for command in commands:
-        command = command.replace(documented, stack.base_url)
-        result = subprocess.run(
-            ["bash", "-euo", "pipefail", "-c", command],
+
+    def shell(command: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            ["bash", "-euo", "pipefail", "-c", command.replace(documented, stack.base_url)],
             cwd=stack.project,
             env=env,
             capture_output=True,
             text=True,
             timeout=900,
         )
+
+    return shell
+
+
+def run_documented(
+    stack: Stack, commands: list[str], tmp_path: Path, project_name: str | None = None
+) -> str:
+    """Run documentation commands (see documented_shell); each must succeed. Their output."""
+    shell = documented_shell(stack, tmp_path, project_name)
+    output = []
+    for command in commands:
+        result = shell(command)
         assert result.returncode == 0, (
             f"documented command failed: {command}\n{result.stdout}"
             f"{result.stderr}{stack.diagnostics()}"
         )
         output.append(result.stdout)
     return "".join(output)
+
+
+def migrate_started_at(stack: Stack) -> str:
+    """When the one-shot `migrate` service last started."""
+    migrate = stack.compose("ps", "-aq", "migrate").stdout.strip()
+    return stack.docker.run("inspect", "-f", "{{.State.StartedAt}}", migrate).stdout.strip()
+
+
+def file_times(directory: Path) -> dict[Path, int]:
+    return {path: path.stat().st_mtime_ns for path in directory.iterdir() if path.is_file()}
+
+
+def written_since(directory: Path, times: dict[Path, int]) -> list[Path]:
+    """The files of `directory` written since file_times() returned `times`."""
+    return [path for path, time_ns in file_times(directory).items() if times.get(path) != time_ns]
+
+
+def run_documented_writes(stack: Stack, commands: list[str], tmp_path: Path) -> list[Path]:
+    """Run documentation commands (see run_documented); the files they wrote in the project
+    directory."""
+    before = file_times(stack.project)
+    run_documented(stack, commands, tmp_path)
+    return written_since(stack.project, before)
 
 
 def test_documented_container_commands_work(stack, tmp_path):
@@ -419,7 +461,11 @@ def test_documented_container_commands_work(stack, tmp_path):
     if "uploads" in stores:
         status, upload = post_image(stack, "BACKUP 7")
         assert status == 200, upload
-    run_documented(stack, docs["backup"], tmp_path)
+    backups = run_documented_writes(stack, docs["backup"], tmp_path)
+    # The backups hold the app's data: never committed, never sent to the engine in a build.
+    assert backups and git_ignored(stack.project, backups) == set(backups), backups
+    context = dockerenv.build_context_names(stack.docker, stack.project, stack.image())
+    assert not context & {path.name for path in backups}, context
     if "database" in stores:
         status, lost = stack.request(
             "POST", "/api/notes", {"title": "after the backup", "body": "."}
@@ -427,12 +473,56 @@ def test_documented_container_commands_work(stack, tmp_path):
         assert status == 201, lost
     if "uploads" in stores:
         stack.compose("exec", "-T", "web", "rm", f"/app/uploads/{upload['upload']}")
+    migrated = migrate_started_at(stack)
     run_documented(stack, docs["restore"], tmp_path)
+    if row("database", stack.answers["database"])["service"]:
+        assert migrate_started_at(stack) != migrated, "the restore did not run the migrations"
     if "database" in stores:
         assert stack.request("GET", f"/api/notes/{kept['id']}") == (200, kept)
         assert stack.request("GET", f"/api/notes/{lost['id']}")[0] == 404
     if "uploads" in stores:
         stack.compose("exec", "-T", "web", "test", "-s", f"/app/uploads/{upload['upload']}")
+
+
+BULK_NOTES = 100
+
+
+def test_a_restore_from_a_broken_backup_loses_no_data(stack, tmp_path):
+    """The documented restore, fed a truncated backup, fails; after the documented way back
+    (if any) the app serves the data it had before, the rows written after the backup too."""
+    if stack.answers["database"] == "none":
+        pytest.skip("not applicable: no database")
+    docs = runnable_blocks((stack.project / "docs" / "docker.md").read_text())
+    # Rows enough (random, so that compression keeps them large) for the backup to be mostly
+    # table data: cut at 2/3, it breaks off in a table's rows, after the schema at its head.
+    kept = []
+    for number in range(BULK_NOTES):
+        note = {"title": f"before {number}", "body": secrets.token_hex(4000)}
+        status, body = stack.request("POST", "/api/notes", note)
+        assert status == 201, body
+        kept.append(body)
+    backups = run_documented_writes(stack, docs["backup"], tmp_path)
+    assert backups, "the documented backup wrote no file in the project directory"
+    for backup in backups:  # cut short, as by a full disk or an interrupted copy
+        backup.write_bytes(backup.read_bytes()[: backup.stat().st_size * 2 // 3])
+    status, later = stack.request("POST", "/api/notes", {"title": "after", "body": "."})
+    assert status == 201, later
+    shell = documented_shell(stack, tmp_path)
+    before_restore = file_times(stack.project)
+    try:
+        failed = next((result for result in map(shell, docs["restore"]) if result.returncode), None)
+        assert failed is not None, (
+            f"a truncated backup restored without an error{stack.diagnostics()}"
+        )
+        assert failed.stderr.strip(), "the failed restore said nothing"
+        run_documented(stack, docs.get("recover", []), tmp_path)
+        # What the restore saved on the way (the data before it) stays out of git too.
+        saved = written_since(stack.project, before_restore)
+        assert git_ignored(stack.project, saved) == set(saved), saved
+        for note in (kept[0], kept[-1], later):
+            assert stack.request("GET", f"/api/notes/{note['id']}") == (200, note)
+    finally:
+        stack.up()
 
 
 def test_the_local_quick_start_runs_against_the_compose_services(stack, tmp_path):
@@ -1122,6 +1212,74 @@ def test_the_proxy_stays_healthy_while_web_is_down(stack):
     finally:
         stack.up()
     assert stack.request("GET", "/health") == (200, {"status": "ok"})
+
+
+def test_the_proxy_follows_web_to_a_new_address(stack):
+    """web started again on another address (its old one taken meanwhile, as when web and the
+    worker start again together and swap addresses): the proxy finds it, without a restart of
+    its own. nginx resolved web once, at its start, and answered 502 from then on."""
+    if stack.answers["reverse_proxy"] == "none":
+        pytest.skip("not applicable: no proxy in this stack")
+    networks = json.loads(
+        stack.docker.run(
+            "inspect", "-f", "{{json .NetworkSettings.Networks}}", container_id(stack, "web")
+        ).stdout
+    )
+    (network, settings), *_ = networks.items()
+    old_address = settings["IPAddress"]
+    stack.compose("stop", "web")
+    squatters = []
+    try:
+        # The engine gives a new container the lowest free address: a few stand-ins take
+        # web's (and any lower one an exited container left).
+        while len(squatters) < SQUATTERS and old_address not in squatter_addresses(
+            stack, squatters
+        ):
+            squatters.append(
+                stack.docker.run(
+                    "run",
+                    "-d",
+                    "--rm",
+                    "--network",
+                    network,
+                    "--entrypoint",
+                    "sleep",
+                    stack.image(),
+                    "600",
+                ).stdout.strip()
+            )
+        assert old_address in squatter_addresses(stack, squatters), (
+            f"no new container took web's address {old_address}"
+        )
+        stack.up()
+        deadline = time.monotonic() + PROXY_FINDS_WEB_WITHIN
+        while True:
+            try:
+                answer = stack.request("GET", "/health", timeout=5)
+            except (OSError, ValueError) as error:  # a proxy's own error page is not JSON
+                answer = error
+            if answer == (200, {"status": "ok"}):
+                break
+            assert time.monotonic() < deadline, (
+                f"the proxy answered {answer!r}{stack.diagnostics()}"
+            )
+            time.sleep(0.25)
+    finally:
+        for squatter in squatters:
+            stack.docker.run("rm", "-f", squatter, check=False)
+        stack.up()
+
+
+SQUATTERS = 5
+# nginx looks web up again once its last answer is 2 s old (`resolver ... valid=2s`).
+PROXY_FINDS_WEB_WITHIN = 10.0
+
+
+def squatter_addresses(stack: Stack, containers: list[str]) -> set[str]:
+    if not containers:
+        return set()
+    template = "{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}"
+    return set(stack.docker.run("inspect", "-f", template, *containers).stdout.split())
 
 
 def test_every_server_process_accepts_the_sessions_of_the_others(stack):
